@@ -1,0 +1,1 @@
+"""quant_compute_ray."""

@@ -1,0 +1,216 @@
+"""One error hierarchy for the whole product.
+
+The CLI maps each class to an exit code (see `QuantError.exit_code`), so a user mistake becomes one
+clear line and a failure inside a stage is told apart from a bad parameter.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+class QuantError(Exception):
+    """Base of every error quant raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def close_matches(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """Names among `choices` that look like `name`, best first (for "did you mean" hints)."""
+    return difflib.get_close_matches(name, sorted(set(choices)), n=n, cutoff=0.5)
+
+
+def _did_you_mean(suggestions: Sequence[str]) -> str:
+    return f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+
+
+class NotFoundError(QuantError, KeyError):
+    """Something named by the user does not exist. A KeyError, so `except KeyError` still works."""
+
+    exit_code = 3
+    kind = "item"
+
+    def __init__(self, name: str, available: Iterable[str] = ()) -> None:
+        self.name = name
+        self.suggestions = close_matches(name, available)
+        super().__init__(f"unknown {self.kind} {name!r}{_did_you_mean(self.suggestions)}")
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class StageNotFoundError(NotFoundError):
+    kind = "stage"
+
+
+class PipelineNotFoundError(NotFoundError):
+    kind = "pipeline"
+
+
+class ExecutorNotFoundError(NotFoundError):
+    kind = "executor"
+
+    #: Which distribution provides each well-known executor, for the "install X" hint.
+    PROVIDERS = {
+        "ray": "quant-compute-ray",
+        "prefect": "quant-flows-prefect",
+        "dbos": "quant-flows-dbos",
+    }
+
+    def __init__(self, name: str, available: Iterable[str] = ()) -> None:
+        super().__init__(name, available)
+        provider = self.PROVIDERS.get(name)
+        if provider:
+            self.message += f" (it is provided by the package {provider!r}: pip install {provider})"
+            self.args = (self.message,)
+
+
+class ProfileNotFoundError(NotFoundError):
+    kind = "profile"
+
+
+class DatasetNotFoundError(NotFoundError):
+    kind = "dataset"
+
+
+class RunNotFoundError(NotFoundError):
+    kind = "run"
+
+
+class ParamValidationError(QuantError, ValueError):
+    """A parameter (of a stage, URI, profile or run) broke a rule. Names the parameter and rule."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        value: Any = None,
+        rule: str | None = None,
+        stage_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.param = param
+        self.value = value
+        self.rule = rule
+        self.stage_id = stage_id
+
+
+class URIError(ParamValidationError):
+    """A malformed `quant://` URI."""
+
+
+class InvalidRunIdError(ParamValidationError):
+    """A run id that does not match the allowed pattern."""
+
+
+class RunConflictError(ParamValidationError):
+    """A run id reused for a different pipeline, stage or parameter set."""
+
+
+class PipelineValidationError(QuantError, ValueError):
+    """A pipeline spec that cannot run: unknown stage, cycle, bad fan-out."""
+
+    exit_code = 2
+
+
+class RegistryError(QuantError):
+    """The registry was asked to hold something inconsistent (e.g. one id, two classes)."""
+
+    exit_code = 2
+
+
+class EntryPointError(QuantError):
+    """An installed entry point failed to load or did not give what its group expects."""
+
+    exit_code = 1
+
+    def __init__(self, group: str, name: str, value: str, cause: str) -> None:
+        super().__init__(f"entry point {name!r} ({value}) in group {group!r} is broken: {cause}")
+        self.group = group
+        self.entry_point = name
+
+
+class DataValidationError(QuantError, ValueError):
+    """Input data broke a data contract. Names the source (file), the location and the rule."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        column: str | None = None,
+        row: Any = None,
+        rule: str | None = None,
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                f"{source}" if source else "",
+                f"column {column!r}" if column is not None else "",
+                f"row {row}" if row is not None else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.source = source
+        self.column = column
+        self.row = row
+        self.rule = rule
+
+
+class ArtifactError(QuantError):
+    """The artifact store could not give back what a reference names."""
+
+
+class ArtifactNotFoundError(ArtifactError, KeyError):
+    def __str__(self) -> str:
+        return self.message
+
+
+class ArtifactCorruptedError(ArtifactError):
+    pass
+
+
+class StageFailedError(QuantError, RuntimeError):
+    """A stage raised while executing. Carries the stage id, the run id and the cause."""
+
+    exit_code = 4
+
+    def __init__(self, stage_id: str, run_id: str, cause: BaseException | str) -> None:
+        self.stage_id = stage_id
+        self.run_id = run_id
+        self.cause = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        super().__init__(f"stage {stage_id!r} failed in run {run_id!r}: {self.cause}")
+
+    def __reduce__(self):  # keep the fields across process, Ray and DBOS boundaries
+        return (type(self), (self.stage_id, self.run_id, self.cause))
+
+
+class SleeveFailureError(QuantError, RuntimeError):
+    """One or more sleeves of a meta run failed; lists every failed sleeve with its error."""
+
+    exit_code = 5
+
+    def __init__(self, failures: dict[str, str], run_id: str | None = None) -> None:
+        self.failures = dict(failures)
+        self.run_id = run_id
+        listing = "; ".join(f"{name}: {error}" for name, error in sorted(self.failures.items()))
+        where = f" in run {run_id!r}" if run_id else ""
+        super().__init__(f"{len(self.failures)} sleeve(s) failed{where}: {listing}")
+
+    def __reduce__(self):
+        return (type(self), (self.failures, self.run_id))

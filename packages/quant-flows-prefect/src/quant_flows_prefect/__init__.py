@@ -1,0 +1,1 @@
+"""quant_flows_prefect."""
