@@ -1,0 +1,81 @@
+"""The stage cache: a stage whose key has a recorded output is not executed again.
+
+key = sha256(stage id, stage version, params, canonical JSON of the input context's data), with
+run ids and the audit trail left out, so a new run over the same inputs is served from here. An
+entry stores only what the stage changed (the delta) and the audit events it added; a hit applies
+them to the current input, so run-specific fields (run id, trail) stay the current run's.
+"""
+
+from __future__ import annotations
+
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from quant_core.artifacts import ArtifactStore, write_atomic
+from quant_core.context import AuditEvent
+from quant_core.hashing import canonical_json, sha256_hex
+
+
+def cache_key(stage_id: str, stage_version: str, params: dict[str, Any], input_view_json: bytes) -> str:
+    head = canonical_json({"stage_id": stage_id, "stage_version": stage_version, "params": params})
+    return sha256_hex(head + b"\n" + input_view_json)
+
+
+class CacheEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stage_id: str
+    stage_version: str
+    delta: dict[str, JsonValue]
+    audit_delta: list[AuditEvent]
+    output_hash: str
+
+
+def iter_artifact_shas(value: Any):
+    """Every artifact hash referenced anywhere inside JSON data."""
+    if isinstance(value, dict):
+        if {"sha256", "size", "media_type", "uri"} <= value.keys():
+            yield value["sha256"]
+        else:
+            for item in value.values():
+                yield from iter_artifact_shas(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from iter_artifact_shas(item)
+
+
+class StageCache:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str, store: ArtifactStore) -> CacheEntry | None:
+        """The entry for `key`, or None when absent or when an artifact it names is gone."""
+        try:
+            raw = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        entry = CacheEntry.model_validate_json(raw)
+        for sha in iter_artifact_shas(entry.delta):
+            if not store.path_for(sha).is_file():
+                return None
+        return entry
+
+    def put(self, key: str, entry: CacheEntry) -> None:
+        write_atomic(self._path(key), entry.model_dump_json().encode())
+
+
+def context_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Top-level fields whose JSON differs (run id and trail are handled apart)."""
+    return {
+        key: value
+        for key, value in after.items()
+        if key not in ("run_id", "audit_trail") and before.get(key) != value
+    }
+
+

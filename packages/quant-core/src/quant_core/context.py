@@ -1,0 +1,148 @@
+"""Contexts: the JSON documents that flow from stage to stage.
+
+They hold small data inline and large data as `ArtifactRef`s, so that crossing a Ray, Prefect or
+DBOS boundary moves kilobytes, never pickled DataFrames. They are frozen: a stage returns a new
+context with `model_copy(update=...)` and never changes the one it was given.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from quant_core.artifacts import ArtifactRef
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+StageParamsMap = dict[str, dict[str, JsonValue]]
+"""Parameters per stage id: `{"selection.clustering": {"distance_threshold": 0.4}}`."""
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AuditEvent(_Document):
+    """Something a stage wants on the record: a dropped column, a veto, a fallback taken.
+
+    Carries no time stamp on purpose: stages never read the clock, and equal inputs must give equal
+    audit trails.
+    """
+
+    stage_id: str
+    level: Literal["info", "warning", "error"] = "info"
+    code: str
+    message: str
+    data: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class RunContext(_Document):
+    kind: Literal["run"] = "run"
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    profile: str | None = None
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    artifacts: dict[str, ArtifactRef] = Field(default_factory=dict)
+    audit_trail: list[AuditEvent] = Field(default_factory=list)
+
+    def with_artifacts(self, **refs: ArtifactRef) -> dict[str, ArtifactRef]:
+        """The artifacts map with `refs` added (for `model_copy(update={"artifacts": ...})`)."""
+        return {**self.artifacts, **refs}
+
+    def with_events(self, *events: AuditEvent) -> list[AuditEvent]:
+        return [*self.audit_trail, *events]
+
+    def cache_view(self) -> dict[str, Any]:
+        """The data that determines a stage's output: everything but run ids and the audit trail."""
+        return self.model_dump(mode="json", exclude={"run_id", "audit_trail"})
+
+
+class SelectionContext(RunContext):
+    kind: Literal["selection"] = "selection"  # type: ignore[assignment]
+    raw_pool: ArtifactRef | None = None
+    returns: ArtifactRef | None = None
+    features: ArtifactRef | None = None
+    scores: ArtifactRef | None = None
+    clusters: dict[str, list[str]] = Field(default_factory=dict)
+    vetoes: dict[str, list[str]] = Field(default_factory=dict)
+    winners: list[str] = Field(default_factory=list)
+    strategy_atoms: list[dict[str, JsonValue]] = Field(default_factory=list)
+    composition_map: dict[str, dict[str, int]] = Field(default_factory=dict)
+    weights: ArtifactRef | None = None
+    allocation: dict[str, JsonValue] = Field(default_factory=dict)
+    backtest: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class SleeveSpec(_Document):
+    """One sleeve of a meta-portfolio: a whole portfolio pipeline run under its own profile."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    profile: str
+    stage_params: StageParamsMap = Field(default_factory=dict)
+    min_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    max_weight: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class SleeveResult(_Document):
+    name: str
+    profile: str
+    run_id: str
+    status: Literal["succeeded", "failed"]
+    error: str | None = None
+    artifacts: dict[str, ArtifactRef] = Field(default_factory=dict)
+    summary: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class MetaContext(RunContext):
+    kind: Literal["meta"] = "meta"  # type: ignore[assignment]
+    meta_profile: str | None = None
+    sleeves: list[SleeveSpec] = Field(default_factory=list)
+    sleeve_results: list[SleeveResult] = Field(default_factory=list)
+    meta_returns: ArtifactRef | None = None
+    meta_weights: dict[str, float] = Field(default_factory=dict)
+    flattened_weights: ArtifactRef | None = None
+    report: dict[str, JsonValue] = Field(default_factory=dict)
+
+    def cache_view(self) -> dict[str, Any]:
+        # Sleeve run ids are provenance, not data: the sleeves' data is named by artifact hashes.
+        view = super().cache_view()
+        for result in view["sleeve_results"]:
+            result.pop("run_id", None)
+        return view
+
+
+CONTEXT_TYPES: dict[str, type[RunContext]] = {
+    "run": RunContext,
+    "selection": SelectionContext,
+    "meta": MetaContext,
+}
+
+
+def context_from_data(data: dict[str, Any]) -> RunContext:
+    """Rebuild a context of the right class from its JSON data (uses the `kind` field)."""
+    kind = data.get("kind", "run")
+    try:
+        context_type = CONTEXT_TYPES[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown context kind {kind!r}; expected one of {sorted(CONTEXT_TYPES)}"
+        ) from None
+    return context_type.model_validate(data)
+
+
+def context_from_json(text: str | bytes) -> RunContext:
+    import json
+
+    return context_from_data(json.loads(text))
+
+
+def coerce_context(context: RunContext, target: type[RunContext]) -> RunContext:
+    """Give `context` as a `target`: a plain RunContext is widened; another kind is an error."""
+    if isinstance(context, target):
+        return context
+    if type(context) is RunContext:
+        return target.model_validate(context.model_dump(mode="json") | {"kind": target.model_fields["kind"].default})
+    raise TypeError(
+        f"a {type(context).__name__} cannot be given to a stage that takes a {target.__name__}"
+    )

@@ -1,0 +1,234 @@
+"""Running one stage attempt, the same way on every executor.
+
+`execute_stage` is the one shared helper behind every backend: it validates params, consults the
+cache, executes, checks the stage kept its contract (no mutation of its input, outputs matching
+the output schema, same run id), stores the cache entry, and writes the ledger line and the
+context snapshot. Backends decide only where and when it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from quant_core.artifacts import ArtifactStore
+from quant_core.cache import CacheEntry, StageCache, cache_key, context_delta
+from quant_core.context import RunContext, coerce_context, context_from_data
+from quant_core.errors import ParamValidationError, QuantError, StageFailedError
+from quant_core.hashing import canonical_json, content_hash, sha256_hex
+from quant_core.home import QuantHome
+from quant_core.records import (
+    LedgerEntry,
+    RunManifest,
+    RunRecord,
+    StepTimer,
+    installed_versions,
+    utc_now_iso,
+)
+from quant_core.registry import StageRegistry
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything an executor needs besides the work itself. Picklable: it crosses to workers."""
+
+    home: QuantHome
+    registry: StageRegistry
+    force: bool = False
+    versions: dict[str, str] = field(default_factory=installed_versions, compare=False)
+
+    @property
+    def store(self) -> ArtifactStore:
+        return self.home.artifact_store()
+
+    @property
+    def cache(self) -> StageCache:
+        return StageCache(self.home.cache_dir)
+
+    def record(self, run_id: str) -> RunRecord:
+        return RunRecord(self.home.runs_dir, run_id)
+
+
+def effective_params(step_params: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    return {**step_params, **overrides}
+
+
+def execute_stage(
+    runtime: Runtime,
+    record: RunRecord,
+    *,
+    step: int,
+    stage_id: str,
+    context: RunContext,
+    params: Mapping[str, Any],
+    attempt: int = 1,
+    executor: str = "local",
+) -> RunContext:
+    """One attempt of one stage, recorded. Raises `StageFailedError` (after recording it)."""
+    timer = StepTimer()
+    spec = runtime.registry.get(stage_id)
+    runtime.registry.params_validator(stage_id).validate(params)
+    store = runtime.store
+    stage = spec.stage_class(artifacts=store, **params)
+    normalised_params = stage.params.model_dump(mode="json")
+    context = coerce_context(context, spec.stage_class.context_type)
+
+    input_view = canonical_json(context.cache_view())
+    input_hash = sha256_hex(input_view)
+    key = cache_key(spec.id, spec.version, normalised_params, input_view)
+
+    def ledger(status: str, **fields: Any) -> None:
+        record.append_ledger(
+            LedgerEntry(
+                run_id=record.run_id, step=step, stage_id=stage_id, attempt=attempt,
+                status=status, started_at=timer.started_at, duration_s=timer.elapsed(),
+                input_hash=input_hash, cache_key=key, executor=executor, **fields,
+            )
+        )
+
+    entry = None if runtime.force else runtime.cache.get(key, store)
+    if entry is not None:
+        output = context.model_copy(
+            update={**_revalidated(context, entry.delta), "audit_trail": context.with_events(*entry.audit_delta)}
+        )
+        record.write_context(record.context_name(step, stage_id), output)
+        ledger("succeeded", output_hash=entry.output_hash, cache_hit=True)
+        return output
+
+    trail_length = len(context.audit_trail)
+    try:
+        output = stage.execute(context)
+        _check_contract(spec.id, context, output, input_view, trail_length)
+        stage.outputs(output)
+    except Exception as exc:
+        ledger("failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, StageFailedError):
+            raise
+        raise StageFailedError(stage_id, record.run_id, exc) from exc
+
+    before = context.model_dump(mode="json")
+    after = output.model_dump(mode="json")
+    output_hash = content_hash(output.cache_view())
+    runtime.cache.put(
+        key,
+        CacheEntry(
+            stage_id=spec.id,
+            stage_version=spec.version,
+            delta=context_delta(before, after),
+            audit_delta=output.audit_trail[trail_length:],
+            output_hash=output_hash,
+        ),
+    )
+    record.write_context(record.context_name(step, stage_id), output)
+    ledger("succeeded", output_hash=output_hash)
+    return output
+
+
+def _revalidated(context: RunContext, delta: dict[str, Any]) -> dict[str, Any]:
+    """Cached delta values rebuilt as the context's own field types (models, not dicts)."""
+    rebuilt = context_from_data(context.model_dump(mode="json") | delta)
+    return {name: getattr(rebuilt, name) for name in delta}
+
+
+def _check_contract(
+    stage_id: str, given: RunContext, output: Any, input_view: bytes, trail_length: int
+) -> None:
+    if not isinstance(output, type(given)):
+        raise TypeError(
+            f"stage {stage_id} returned {type(output).__name__}, expected a {type(given).__name__}"
+        )
+    if output.run_id != given.run_id:
+        raise ValueError(f"stage {stage_id} changed the run id ({given.run_id} -> {output.run_id})")
+    if len(given.audit_trail) != trail_length or canonical_json(given.cache_view()) != input_view:
+        raise ValueError(f"stage {stage_id} mutated its input context (it must return a new one)")
+    if output.audit_trail[:trail_length] != given.audit_trail:
+        raise ValueError(f"stage {stage_id} rewrote earlier audit events")
+
+
+def execute_stage_with_retries(
+    runtime: Runtime,
+    record: RunRecord,
+    *,
+    step: int,
+    stage_id: str,
+    context: RunContext,
+    params: Mapping[str, Any],
+    executor: str = "local",
+    sleep: Any = time.sleep,
+) -> RunContext:
+    """`execute_stage` with the stage's declared retries and exponential backoff.
+
+    Parameter errors are not retried: they would fail the same way every time."""
+    spec = runtime.registry.get(stage_id)
+    attempts = spec.retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return execute_stage(
+                runtime, record, step=step, stage_id=stage_id, context=context,
+                params=params, attempt=attempt, executor=executor,
+            )
+        except StageFailedError:
+            if attempt == attempts:
+                raise
+            sleep(spec.retry_delay_s * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def recorded_run(
+    runtime: Runtime,
+    *,
+    kind: str,
+    target: str,
+    context: RunContext,
+    params: Mapping[str, Mapping[str, Any]],
+    steps: list[dict[str, Any]],
+    executor: str,
+    parent_run_id: str | None = None,
+) -> Iterator[RunRecord]:
+    """Open a run's record (manifest + input context), yield it, and close it with the outcome."""
+    record = runtime.record(context.run_id)
+    now = utc_now_iso()
+    manifest = record.begin(
+        RunManifest(
+            run_id=context.run_id, kind=kind, target=target, parent_run_id=parent_run_id,
+            profile=context.profile, executor=executor, params={k: dict(v) for k, v in params.items()},
+            steps=steps, versions=runtime.versions, created_at=now, started_at=now,
+        ),
+        context,
+    )
+    try:
+        yield record
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
+        record.finish(manifest, "failed", message)
+        raise
+    record.finish(manifest, "succeeded")
+
+
+def check_params(runtime: Runtime, stage_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate params for a stage now (before a run starts) and give them back normalised."""
+    runtime.registry.params_validator(stage_id).validate(params)
+    spec = runtime.registry.get(stage_id)
+    try:
+        return spec.stage_class.Params.model_validate(dict(params)).model_dump(mode="json")
+    except ValidationError as exc:
+        from quant_core.stage import param_error_from_pydantic
+
+        raise param_error_from_pydantic(exc, stage_id) from None
+
+
+__all__ = [
+    "ParamValidationError",
+    "Runtime",
+    "check_params",
+    "effective_params",
+    "execute_stage",
+    "execute_stage_with_retries",
+    "recorded_run",
+]

@@ -1,0 +1,88 @@
+"""Fan-out over sleeves, shared by every executor: branch contexts out, outcomes back in, and the
+strict success gate.
+
+Every branch's outcome is gathered before the gate decides, so a failure report names all the
+failed sleeves, not the first one to fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quant_core.context import MetaContext, RunContext, SelectionContext, SleeveResult, SleeveSpec
+from quant_core.errors import QuantError, SleeveFailureError
+from quant_core.pipeline import FanOutStep
+from quant_core.records import validate_run_id
+
+
+@dataclass(frozen=True)
+class Branch:
+    sleeve: SleeveSpec
+    context: SelectionContext
+
+
+@dataclass(frozen=True)
+class BranchOutcome:
+    branch: Branch
+    context: RunContext | None = None
+    error: str | None = None
+
+
+def sleeve_run_id(parent_run_id: str, sleeve_name: str) -> str:
+    return validate_run_id(f"{parent_run_id}.{sleeve_name}")
+
+
+def branches(context: RunContext) -> list[Branch]:
+    if not isinstance(context, MetaContext):
+        raise TypeError(f"a fan-out over sleeves needs a MetaContext, got {type(context).__name__}")
+    if not context.sleeves:
+        raise ValueError(f"run {context.run_id}: the meta context lists no sleeves to fan out")
+    names = [s.name for s in context.sleeves]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"run {context.run_id}: sleeve names must be unique, repeated: {duplicates}")
+    return [
+        Branch(
+            sleeve=sleeve,
+            context=SelectionContext(
+                run_id=sleeve_run_id(context.run_id, sleeve.name), profile=sleeve.profile
+            ),
+        )
+        for sleeve in context.sleeves
+    ]
+
+
+def describe_error(error: BaseException) -> str:
+    return str(error) if isinstance(error, QuantError) else f"{type(error).__name__}: {error}"
+
+
+def gather(context: MetaContext, step: FanOutStep, outcomes: Sequence[BranchOutcome]) -> MetaContext:
+    results = []
+    for outcome in outcomes:
+        sleeve = outcome.branch.sleeve
+        if outcome.error is None and outcome.context is not None:
+            refs = outcome.context.artifacts
+            kept = {k: v for k, v in refs.items() if not step.collect or k in step.collect}
+            summary = getattr(outcome.context, "backtest", {}) or {}
+            results.append(
+                SleeveResult(
+                    name=sleeve.name, profile=sleeve.profile, run_id=outcome.branch.context.run_id,
+                    status="succeeded", artifacts=kept, summary=summary,
+                )
+            )
+        else:
+            results.append(
+                SleeveResult(
+                    name=sleeve.name, profile=sleeve.profile, run_id=outcome.branch.context.run_id,
+                    status="failed", error=outcome.error or "the branch gave no result",
+                )
+            )
+    return context.model_copy(update={"sleeve_results": results})
+
+
+def gate(context: MetaContext, step: FanOutStep) -> None:
+    """The strict success gate: any failed sleeve stops the run, naming every failure."""
+    failures = {r.name: r.error or "failed" for r in context.sleeve_results if r.status == "failed"}
+    if failures and step.strict:
+        raise SleeveFailureError(failures, run_id=context.run_id)

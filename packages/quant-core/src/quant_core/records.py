@@ -1,0 +1,237 @@
+"""The run record: the same folder for every run on every executor.
+
+    runs/<run_id>/manifest.json        what ran, with what, where, and how it ended
+    runs/<run_id>/ledger.jsonl         one line per stage attempt
+    runs/<run_id>/contexts/NNN-<id>.json  the context after each step (000-input.json: the start)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from quant_core.artifacts import write_atomic
+from quant_core.context import RUN_ID_PATTERN, RunContext, context_from_json
+from quant_core.errors import InvalidRunIdError, RunConflictError, RunNotFoundError
+
+_RUN_ID_RE = re.compile(RUN_ID_PATTERN)
+INPUT_CONTEXT_NAME = "000-input.json"
+VERSIONED_DISTRIBUTIONS = (
+    "quant-core", "quant-stages", "quant-cli", "quant-compute-ray", "quant-flows-prefect",
+    "quant-flows-dbos", "quant-skills", "pydantic", "numpy", "pandas", "scipy", "cvxpy",
+    "pyarrow", "ray", "prefect", "dbos",
+)
+
+
+def validate_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise InvalidRunIdError(
+            f"invalid run id {run_id!r}: it must match {RUN_ID_PATTERN} (letters, digits, '_', "
+            f"'.', '-'; starting with a letter or digit; at most 128 characters)",
+            param="run_id",
+            value=run_id,
+            rule="pattern",
+        )
+    return run_id
+
+
+def new_run_id(target: str) -> str:
+    """A fresh, sortable, readable run id: `<target>-<UTC time>-<random>`."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{target}-{stamp}-{secrets.token_hex(3)}"
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def installed_versions() -> dict[str, str]:
+    versions = {}
+    for name in VERSIONED_DISTRIBUTIONS:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+class LedgerEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    step: int
+    stage_id: str
+    attempt: int = 1
+    status: Literal["succeeded", "failed"]
+    started_at: str
+    duration_s: float
+    input_hash: str
+    output_hash: str | None = None
+    cache_key: str | None = None
+    cache_hit: bool = False
+    error: str | None = None
+    executor: str = "local"
+
+
+class RunManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    kind: Literal["pipeline", "stage"]
+    target: str
+    parent_run_id: str | None = None
+    profile: str | None = None
+    executor: str
+    params: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
+    steps: list[dict[str, JsonValue]] = Field(default_factory=list)
+    versions: dict[str, str] = Field(default_factory=dict)
+    status: Literal["running", "succeeded", "failed"] = "running"
+    created_at: str
+    started_at: str
+    finished_at: str | None = None
+    error: str | None = None
+    invocations: int = 1
+
+    def same_request(self, other: RunManifest) -> bool:
+        keys = ("kind", "target", "profile", "params", "steps", "parent_run_id")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+class RunRecord:
+    """Reads and writes one run's folder. Every write is atomic; ledger lines are appended whole."""
+
+    def __init__(self, runs_dir: Path, run_id: str) -> None:
+        self.run_id = validate_run_id(run_id)
+        self.path = Path(runs_dir) / run_id
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.path / "ledger.jsonl"
+
+    @property
+    def contexts_dir(self) -> Path:
+        return self.path / "contexts"
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def read_manifest(self) -> RunManifest:
+        try:
+            return RunManifest.model_validate_json(self.manifest_path.read_bytes())
+        except FileNotFoundError:
+            raise RunNotFoundError(self.run_id, _run_ids(self.path.parent)) from None
+
+    def write_manifest(self, manifest: RunManifest) -> None:
+        write_atomic(self.manifest_path, manifest.model_dump_json(indent=2).encode())
+
+    def begin(self, manifest: RunManifest, input_context: RunContext) -> RunManifest:
+        """Open the record; a run id already used for a different request is an error."""
+        if self.exists():
+            previous = self.read_manifest()
+            if not previous.same_request(manifest):
+                raise RunConflictError(
+                    f"run id {self.run_id!r} already holds a {previous.kind} run of "
+                    f"{previous.target!r} with other settings; choose a new run id (or resume it "
+                    f"as it was with `quant runs resume {self.run_id}`)",
+                    param="run_id",
+                    value=self.run_id,
+                    rule="unique",
+                )
+            manifest = manifest.model_copy(
+                update={"created_at": previous.created_at, "invocations": previous.invocations + 1}
+            )
+        else:
+            self.write_context(INPUT_CONTEXT_NAME, input_context)
+        self.write_manifest(manifest)
+        return manifest
+
+    def finish(self, manifest: RunManifest, status: str, error: str | None = None) -> RunManifest:
+        done = manifest.model_copy(
+            update={"status": status, "error": error, "finished_at": utc_now_iso()}
+        )
+        self.write_manifest(done)
+        return done
+
+    def append_ledger(self, entry: LedgerEntry) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        line = (entry.model_dump_json() + "\n").encode()
+        # One write on an O_APPEND descriptor: lines from parallel workers never interleave.
+        fd = os.open(self.ledger_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def read_ledger(self) -> list[LedgerEntry]:
+        if not self.ledger_path.exists():
+            return []
+        with self.ledger_path.open("rb") as handle:
+            return [LedgerEntry.model_validate_json(line) for line in handle if line.strip()]
+
+    def context_name(self, step: int, stage_id: str) -> str:
+        return f"{step:03d}-{stage_id}.json"
+
+    def write_context(self, name: str, context: RunContext) -> Path:
+        path = self.contexts_dir / name
+        write_atomic(path, context.model_dump_json().encode())
+        return path
+
+    def context_files(self) -> list[Path]:
+        if not self.contexts_dir.exists():
+            return []
+        return sorted(p for p in self.contexts_dir.glob("*.json"))
+
+    def read_context(self, name: str) -> RunContext:
+        return context_from_json((self.contexts_dir / name).read_bytes())
+
+    def input_context(self) -> RunContext:
+        return self.read_context(INPUT_CONTEXT_NAME)
+
+    def last_context(self) -> RunContext:
+        """The context after the last step the run reached (its input if it reached none)."""
+        files = self.context_files()
+        if not files:
+            raise RunNotFoundError(self.run_id, _run_ids(self.path.parent))
+        return context_from_json(files[-1].read_bytes())
+
+
+def _run_ids(runs_dir: Path) -> list[str]:
+    if not runs_dir.is_dir():
+        return []
+    return [p.name for p in runs_dir.iterdir() if (p / "manifest.json").is_file()]
+
+
+def list_runs(runs_dir: Path) -> list[RunManifest]:
+    """Every run's manifest, newest first."""
+    manifests = []
+    for run_id in _run_ids(runs_dir):
+        manifests.append(RunRecord(runs_dir, run_id).read_manifest())
+    return sorted(manifests, key=lambda m: (m.started_at, m.run_id), reverse=True)
+
+
+class StepTimer:
+    """Wall-clock start (for the record) and a monotonic duration (for the figure)."""
+
+    def __init__(self) -> None:
+        self.started_at = utc_now_iso()
+        self._start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)

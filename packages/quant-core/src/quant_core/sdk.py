@@ -1,0 +1,230 @@
+"""`QuantSDK`: the one front door used by the CLI, agents and notebooks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
+from quant_core.errors import ParamValidationError
+from quant_core.execution import Runtime, check_params
+from quant_core.home import QuantHome
+from quant_core.params import coerce_params
+from quant_core.pipeline import PipelineSpec
+from quant_core.planning import (
+    branch_stage_ids,
+    merge_params,
+    resolve_overrides,
+    select_steps,
+    stage_ids,
+    start_context,
+)
+from quant_core.profiles import ProfileCatalog, ResolvedProfile
+from quant_core.records import LedgerEntry, RunManifest, RunRecord, list_runs, new_run_id, validate_run_id
+from quant_core.registry import StageRegistry
+from quant_core.uri import QuantURI, parse_uri
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run gives back: its final context and where its record is."""
+
+    run_id: str
+    kind: str
+    target: str
+    status: str
+    context: RunContext
+    record: Path
+    ledger: list[LedgerEntry]
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for e in self.ledger if e.cache_hit)
+
+    def latest_attempts(self) -> list[LedgerEntry]:
+        """The last ledger line of each step of this invocation (a resumed run has earlier ones)."""
+        latest: dict[int, LedgerEntry] = {}
+        for entry in self.ledger:
+            latest[entry.step] = entry
+        return [latest[k] for k in sorted(latest)]
+
+
+class QuantSDK:
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | QuantHome | None = None,
+        registry: StageRegistry | None = None,
+        profiles: ProfileCatalog | None = None,
+    ) -> None:
+        self.home = home if isinstance(home, QuantHome) else QuantHome.resolve(home)
+        self._registry = registry
+        self._profiles = profiles
+
+    @property
+    def registry(self) -> StageRegistry:
+        if self._registry is None:
+            self._registry = StageRegistry.default()
+        return self._registry
+
+    @property
+    def profiles(self) -> ProfileCatalog:
+        if self._profiles is None:
+            self._profiles = ProfileCatalog.from_entry_points()
+        return self._profiles
+
+    def runtime(self, force: bool = False) -> Runtime:
+        return Runtime(home=self.home, registry=self.registry, force=force)
+
+    def executor(self, name: str, force: bool = False, **options: Any) -> Any:
+        return self.registry.executor_factory(name)(self.runtime(force), **options)
+
+    def resolve_profile(self, name: str) -> ResolvedProfile:
+        return self.profiles.resolve(name, self.home)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run_stage(
+        self,
+        stage_id: str,
+        context: RunContext | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        *,
+        profile: str | None = None,
+        executor: str = "local",
+        force: bool = False,
+        executor_options: Mapping[str, Any] | None = None,
+    ) -> RunResult:
+        """Run one stage as its own run. `context` may come from another run (`last_context`)."""
+        spec = self.registry.get(stage_id)
+        run_id = validate_run_id(run_id) if run_id else new_run_id(stage_id)
+        layered = self.resolve_profile(profile).stage_params.get(stage_id, {}) if profile else {}
+        given = coerce_params(spec.input_schema, dict(params or {}), owner=stage_id)
+        stage_params = check_params(self.runtime(), stage_id, {**layered, **given})
+        if context is None:
+            context = CONTEXT_TYPES[spec.context_kind](run_id=run_id, profile=profile)
+        else:
+            update: dict[str, Any] = {"run_id": run_id}
+            if profile is not None:
+                update["profile"] = profile
+            context = coerce_context(context.model_copy(update=update), spec.stage_class.context_type)
+        runner = self.executor(executor, force=force, **dict(executor_options or {}))
+        (output,) = runner.map(stage_id, [context], stage_params)
+        return self._result(run_id, output)
+
+    def run_pipeline(
+        self,
+        pipeline_id: str,
+        stages: Sequence[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        executor: str = "local",
+        *,
+        profile: str | None = None,
+        force: bool = False,
+        context: RunContext | None = None,
+        executor_options: Mapping[str, Any] | None = None,
+    ) -> RunResult:
+        spec, start, stage_params = self.plan_pipeline(
+            pipeline_id, stages=stages, params=params, run_id=run_id, profile=profile, context=context
+        )
+        runner = self.executor(executor, force=force, **dict(executor_options or {}))
+        output = runner.run_pipeline(spec, start, stage_params)
+        return self._result(start.run_id, output)
+
+    def plan_pipeline(
+        self,
+        pipeline_id: str,
+        *,
+        stages: Sequence[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        profile: str | None = None,
+        context: RunContext | None = None,
+    ) -> tuple[PipelineSpec, RunContext, dict[str, dict[str, Any]]]:
+        """What `run_pipeline` hands to the executor: the spec, the start context, stage params.
+        Every parameter is validated here, before anything runs."""
+        registry = self.registry
+        registered = registry.get_pipeline(pipeline_id)
+        steps = registry.flatten(registered)
+        spec = select_steps(registered, steps, stages)
+        run_id = validate_run_id(run_id) if run_id else new_run_id(pipeline_id)
+        targets = stage_ids(registry, steps)
+        branch_targets = branch_stage_ids(registry, steps)
+        overrides = resolve_overrides(registry, [*targets, *[t for t in branch_targets if t not in targets]], params or {}, pipeline_id)
+        resolved = self.resolve_profile(profile) if profile else None
+        stage_params = merge_params(resolved.stage_params if resolved else {}, overrides, only=targets)
+        runtime = self.runtime()
+        stage_params = {sid: check_params(runtime, sid, p) for sid, p in stage_params.items()}
+
+        sleeves: list[SleeveSpec] = []
+        if branch_targets:
+            if resolved is None or not resolved.sleeves:
+                raise ParamValidationError(
+                    f"pipeline {pipeline_id} fans out over sleeves: give a meta profile that lists them "
+                    f"(e.g. --profile demo)", param="profile", value=profile, rule="required",
+                )
+            for sleeve in resolved.sleeves:
+                sleeve_profile = self.resolve_profile(sleeve.profile)
+                merged = merge_params(sleeve_profile.stage_params, sleeve.stage_params, overrides, only=branch_targets)
+                sleeves.append(
+                    sleeve.model_copy(
+                        update={"stage_params": {sid: check_params(runtime, sid, p) for sid, p in merged.items()}}
+                    )
+                )
+        if context is None:
+            start = start_context(spec.context_kind, run_id, profile, sleeves)
+        else:
+            start = context.model_copy(update={"run_id": run_id, **({"profile": profile} if profile else {})})
+            if sleeves and isinstance(start, MetaContext):
+                start = start.model_copy(update={"sleeves": sleeves})
+        return spec, start, stage_params
+
+    def run_uri(self, uri: str | QuantURI, **options: Any) -> RunResult:
+        parsed = parse_uri(uri) if isinstance(uri, str) else uri
+        if parsed.executor is not None:
+            options.setdefault("executor", parsed.executor)
+        if parsed.kind == "pipeline":
+            return self.run_pipeline(parsed.target, params=parsed.params, run_id=parsed.run_id, profile=parsed.profile, **options)
+        return self.run_stage(parsed.target, params=parsed.params, run_id=parsed.run_id, profile=parsed.profile, **options)
+
+    def resume(self, run_id: str, *, executor: str | None = None, force: bool = False) -> RunResult:
+        """Run a recorded run again as it was started: finished steps come from the cache, so a
+        failed run continues at the step that failed."""
+        record = self.record(run_id)
+        manifest = record.read_manifest()
+        context = record.input_context()
+        runner = self.executor(executor or manifest.executor, force=force)
+        if manifest.kind == "stage":
+            (output,) = runner.map(manifest.target, [context], manifest.params.get(manifest.target, {}))
+        else:
+            spec = PipelineSpec.model_validate(
+                {"id": manifest.target, "context_kind": context.kind, "steps": manifest.steps}
+            )
+            output = runner.run_pipeline(spec, context, manifest.params)
+        return self._result(run_id, output)
+
+    # -- records --------------------------------------------------------------------------------
+
+    def record(self, run_id: str) -> RunRecord:
+        return RunRecord(self.home.runs_dir, run_id)
+
+    def list_runs(self) -> list[RunManifest]:
+        return list_runs(self.home.runs_dir)
+
+    def last_context(self, run_id: str) -> RunContext:
+        record = self.record(run_id)
+        record.read_manifest()  # a clear RunNotFoundError for an unknown id
+        return record.last_context()
+
+    def _result(self, run_id: str, output: RunContext) -> RunResult:
+        record = self.record(run_id)
+        manifest = record.read_manifest()
+        ledger = [e for e in record.read_ledger() if e.started_at >= manifest.started_at]
+        return RunResult(
+            run_id=run_id, kind=manifest.kind, target=manifest.target, status=manifest.status,
+            context=output, record=record.path, ledger=ledger,
+        )

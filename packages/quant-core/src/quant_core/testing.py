@@ -1,0 +1,185 @@
+"""Small real stages and pipelines for testing executors without quant-stages.
+
+Backends use these to prove they run pipelines, fan-outs, retries and failures exactly like the
+local executor. Nothing here is registered in the default registry: build one with
+`toy_registry()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from quant_core.context import MetaContext, RunContext, SelectionContext, SleeveSpec
+from quant_core.home import QuantHome
+from quant_core.pipeline import FanOutStep, PipelineSpec
+from quant_core.profiles import ResolvedProfile
+from quant_core.registry import StageRegistry
+from quant_core.stage import Stage, StageOutputs, StageParams
+
+
+class SeedNumbers(Stage[SelectionContext]):
+    """Write the numbers 0..n-1 shifted by `offset` as a JSON artifact."""
+
+    id = "toy.seed"
+    tags = ("toy",)
+    context_type = SelectionContext
+
+    class Params(StageParams):
+        n: int = Field(default=5, ge=1, le=10_000)
+        offset: float = 0.0
+
+    class Outputs(StageOutputs):
+        numbers: dict
+
+    def execute(self, context: SelectionContext) -> SelectionContext:
+        ref = self.artifacts.put_json([i + self.params.offset for i in range(self.params.n)])
+        return context.model_copy(update={"artifacts": context.with_artifacts(numbers=ref)})
+
+
+class ScaleNumbers(Stage[SelectionContext]):
+    """Multiply the numbers by `factor`; `fail=True` makes it raise (for failure tests)."""
+
+    id = "toy.scale"
+    tags = ("toy",)
+    context_type = SelectionContext
+
+    class Params(StageParams):
+        factor: float = 2.0
+        fail: bool = False
+        mode: str = Field(default="linear", pattern="^(linear|square)$")
+
+    class Outputs(StageOutputs):
+        scaled: dict
+
+    def execute(self, context: SelectionContext) -> SelectionContext:
+        if self.params.fail:
+            raise RuntimeError("toy.scale was asked to fail")
+        numbers = self.artifacts.get_json(context.artifacts["numbers"])
+        power = 2 if self.params.mode == "square" else 1
+        ref = self.artifacts.put_json([(x**power) * self.params.factor for x in numbers])
+        return context.model_copy(update={"artifacts": context.with_artifacts(scaled=ref)})
+
+
+class SumNumbers(Stage[SelectionContext]):
+    """Sum the scaled numbers into `backtest.total` and list them as `winners`."""
+
+    id = "toy.sum"
+    tags = ("toy",)
+    context_type = SelectionContext
+
+    class Outputs(StageOutputs):
+        backtest: dict
+        winners: list[str]
+
+    def execute(self, context: SelectionContext) -> SelectionContext:
+        scaled = self.artifacts.get_json(context.artifacts["scaled"])
+        return context.model_copy(
+            update={"backtest": {"total": sum(scaled)}, "winners": [f"N{i}" for i in range(len(scaled))]}
+        )
+
+
+class MetaTotal(Stage[MetaContext]):
+    """Weight each succeeded sleeve by its share of the grand total."""
+
+    id = "toy.meta_total"
+    tags = ("toy",)
+    context_type = MetaContext
+
+    class Outputs(StageOutputs):
+        meta_weights: dict[str, float]
+
+    def execute(self, context: MetaContext) -> MetaContext:
+        totals = {r.name: float(r.summary["total"]) for r in context.sleeve_results if r.status == "succeeded"}
+        grand = sum(totals.values()) or 1.0
+        return context.model_copy(update={"meta_weights": {k: v / grand for k, v in sorted(totals.items())}})
+
+
+class Flaky(Stage[RunContext]):
+    """Fails until `marker` exists (it creates it on the first failure): for retry tests."""
+
+    id = "toy.flaky"
+    tags = ("toy",)
+    retries = 2
+    retry_delay_s = 0.0
+
+    class Params(StageParams):
+        marker: str
+
+    def execute(self, context: RunContext) -> RunContext:
+        marker = Path(self.params.marker)
+        if not marker.exists():
+            marker.write_text("failed once")
+            raise RuntimeError("toy.flaky fails on its first attempt")
+        return context.model_copy(update={"params": {**context.params, "flaky": "ok"}})
+
+
+class Mutator(Stage[RunContext]):
+    """Breaks the contract on purpose: it changes its input context in place."""
+
+    id = "toy.mutate"
+    tags = ("toy",)
+
+    def execute(self, context: RunContext) -> RunContext:
+        context.params["mutated"] = True
+        return context.model_copy()
+
+
+class Noop(Stage[RunContext]):
+    """Does nothing but return a copy: measures executor overhead."""
+
+    id = "toy.noop"
+    tags = ("toy",)
+
+    class Params(StageParams):
+        index: int = 0
+
+    def execute(self, context: RunContext) -> RunContext:
+        return context.model_copy(update={"params": {**context.params, "last": self.params.index}})
+
+
+TOY_STAGES = (SeedNumbers, ScaleNumbers, SumNumbers, MetaTotal, Flaky, Mutator, Noop)
+
+TOY_PORTFOLIO = PipelineSpec.of("toy.portfolio", "toy.seed", "toy.scale", "toy.sum")
+TOY_META = PipelineSpec.of(
+    "toy.meta", FanOutStep(pipeline="toy.portfolio"), "toy.meta_total", context_kind="meta"
+)
+
+
+def toy_registry() -> StageRegistry:
+    registry = StageRegistry()
+    for stage in TOY_STAGES:
+        registry.register(stage)
+    registry.register_pipeline(TOY_PORTFOLIO)
+    registry.register_pipeline(TOY_META)
+    return registry
+
+
+class ToyProfiles:
+    """An in-memory profile provider."""
+
+    def __init__(self, profiles: dict[str, ResolvedProfile]) -> None:
+        self.profiles = profiles
+
+    def names(self, home: QuantHome) -> list[str]:
+        return sorted(self.profiles)
+
+    def resolve(self, name: str, home: QuantHome) -> ResolvedProfile | None:
+        return self.profiles.get(name)
+
+
+def toy_profiles(failing_sleeves: tuple[str, ...] = ()) -> ToyProfiles:
+    """Profiles `small`, `large` and the meta profile `trio` (three sleeves; any named in
+    `failing_sleeves` gets `toy.scale.fail=true`)."""
+    small = ResolvedProfile(name="small", stage_params={"toy.seed": {"n": 3}})
+    large = ResolvedProfile(name="large", stage_params={"toy.seed": {"n": 8}, "toy.scale": {"factor": 0.5}})
+    sleeves = [
+        SleeveSpec(
+            name=name, profile=profile,
+            stage_params={"toy.scale": {"fail": True}} if name in failing_sleeves else {},
+        )
+        for name, profile in (("alpha", "small"), ("beta", "large"), ("gamma", "small"))
+    ]
+    trio = ResolvedProfile(name="trio", kind="meta", sleeves=sleeves)
+    return ToyProfiles({"small": small, "large": large, "trio": trio})
