@@ -19,8 +19,16 @@ from quant_core.context import AuditEvent
 from quant_core.hashing import canonical_json, sha256_hex
 
 
-def cache_key(stage_id: str, stage_version: str, params: dict[str, Any], input_view_json: bytes) -> str:
-    head = canonical_json({"stage_id": stage_id, "stage_version": stage_version, "params": params})
+def cache_key(
+    stage_id: str,
+    stage_version: str,
+    params: dict[str, Any],
+    input_view_json: bytes,
+    extra_inputs: dict[str, str] | None = None,
+) -> str:
+    head = canonical_json(
+        {"stage_id": stage_id, "stage_version": stage_version, "params": params, "inputs": extra_inputs or {}}
+    )
     return sha256_hex(head + b"\n" + input_view_json)
 
 

@@ -80,7 +80,7 @@ def execute_stage(
 
     input_view = canonical_json(context.cache_view())
     input_hash = sha256_hex(input_view)
-    key = cache_key(spec.id, spec.version, normalised_params, input_view)
+    key = cache_key(spec.id, spec.version, normalised_params, input_view, stage.cache_inputs())
 
     def ledger(status: str, **fields: Any) -> None:
         record.append_ledger(
@@ -96,6 +96,7 @@ def execute_stage(
         output = context.model_copy(
             update={**_revalidated(context, entry.delta), "audit_trail": context.with_events(*entry.audit_delta)}
         )
+        output = _with_stage_params(output, stage_id, normalised_params)
         record.write_context(record.context_name(step, stage_id), output)
         ledger("succeeded", output_hash=entry.output_hash, cache_hit=True)
         return output
@@ -113,6 +114,7 @@ def execute_stage(
 
     before = context.model_dump(mode="json")
     after = output.model_dump(mode="json")
+    output = _with_stage_params(output, stage_id, normalised_params)
     output_hash = content_hash(output.cache_view())
     runtime.cache.put(
         key,
@@ -127,6 +129,12 @@ def execute_stage(
     record.write_context(record.context_name(step, stage_id), output)
     ledger("succeeded", output_hash=output_hash)
     return output
+
+
+def _with_stage_params(context: RunContext, stage_id: str, params: dict[str, Any]) -> RunContext:
+    """Record the params the stage ran with under its id: provenance for readers of the context,
+    and what later stages (the walk-forward backtest) use to redo earlier ones."""
+    return context.model_copy(update={"params": {**context.params, stage_id: params}})
 
 
 def _revalidated(context: RunContext, delta: dict[str, Any]) -> dict[str, Any]:

@@ -159,6 +159,13 @@ class Stage(ABC, Generic[ContextT]):
             )
         return self._artifacts
 
+    def cache_inputs(self) -> dict[str, str]:
+        """Extra material for the cache key, for inputs that are neither params nor context.
+
+        A stage that reads a file names it here with its content hash, so editing the file
+        invalidates the cached output even though the path (the param) did not change."""
+        return {}
+
     @abstractmethod
     def execute(self, context: ContextT) -> ContextT:
         """Return a new context holding this stage's outputs."""
