@@ -23,6 +23,19 @@ class QuantError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):
+        # Errors cross process, Ray and DBOS boundaries by pickle. The default rebuilds them as
+        # `cls(message)`, which breaks every subclass whose constructor takes other arguments;
+        # rebuilding from the instance's fields works for all of them.
+        return (_restore_error, (type(self), self.message, self.__dict__.copy()))
+
+
+def _restore_error(cls: type[QuantError], message: str, state: dict[str, Any]) -> QuantError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 def close_matches(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """Names among `choices` that look like `name`, best first (for "did you mean" hints)."""
@@ -196,9 +209,6 @@ class StageFailedError(QuantError, RuntimeError):
         self.cause = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
         super().__init__(f"stage {stage_id!r} failed in run {run_id!r}: {self.cause}")
 
-    def __reduce__(self):  # keep the fields across process, Ray and DBOS boundaries
-        return (type(self), (self.stage_id, self.run_id, self.cause))
-
 
 class SleeveFailureError(QuantError, RuntimeError):
     """One or more sleeves of a meta run failed; lists every failed sleeve with its error."""
@@ -211,6 +221,3 @@ class SleeveFailureError(QuantError, RuntimeError):
         listing = "; ".join(f"{name}: {error}" for name, error in sorted(self.failures.items()))
         where = f" in run {run_id!r}" if run_id else ""
         super().__init__(f"{len(self.failures)} sleeve(s) failed{where}: {listing}")
-
-    def __reduce__(self):
-        return (type(self), (self.failures, self.run_id))

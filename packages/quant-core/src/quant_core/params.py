@@ -8,7 +8,8 @@ sees `quant stage schema` gets exactly the rules that are enforced.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -76,7 +77,10 @@ def _coerce_one(text: str, schema: dict[str, Any], root: dict[str, Any]) -> Any:
             value = int(value)
         return value
     if kind == "number":
-        return float(text)
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError("not a finite number (NaN and infinity are not JSON)")
+        return value
     if kind == "array":
         stripped = text.strip()
         if stripped.startswith("["):
@@ -167,24 +171,52 @@ class ParamsValidator:
         for name in params:
             if name not in properties:
                 raise unknown_param_error(name, properties, self.owner)
+        # JSON Schema's "number" admits NaN and infinity, but they are not JSON: they could be
+        # neither hashed into a cache key nor written to the run record.
+        for path, value in _non_finite_floats(params):
+            raise ParamValidationError(
+                f"{self.owner}: parameter {path!r}={value!r} breaks the rule finite (NaN and "
+                f"infinity are not JSON numbers)",
+                param=path, value=value, rule="finite", stage_id=self.owner,
+            )
         error = next(iter(sorted(self._validator.iter_errors(dict(params)), key=_error_order)), None)
         if error is not None:
-            raise schema_error_to_param_error(error, self.owner)
+            raise schema_error_to_param_error(error, self.owner, self.schema)
+
+
+def _non_finite_floats(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite_floats(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _non_finite_floats(item, f"{path}.{index}")
 
 
 def _error_order(error: SchemaError) -> tuple:
     return (list(error.absolute_path), error.validator)
 
 
-def schema_error_to_param_error(error: SchemaError, owner: str) -> ParamValidationError:
+def schema_error_to_param_error(
+    error: SchemaError, owner: str, root: dict[str, Any] | None = None
+) -> ParamValidationError:
+    """`root` is the whole schema: a property's subschema may `$ref` into the root's `$defs`."""
     path = ".".join(str(p) for p in error.absolute_path)
     if error.validator == "required":
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        missing = next((n for n in error.validator_value if n not in instance), None)
+        param = ".".join(p for p in (path, missing) if p) or None
         return ParamValidationError(
-            f"{owner}: {error.message}", param=path or None, rule="required", stage_id=owner
+            f"{owner}: parameter {param!r} is required ({error.message})",
+            param=param, rule="required", stage_id=owner,
         )
     rule = f"{error.validator}={json.dumps(error.validator_value, default=str)}"
-    if error.validator in ("anyOf", "oneOf", "type", "enum"):
-        rule = f"{error.validator}: {describe_type(error.schema, error.schema)}" if error.validator != "type" else f"type={error.validator_value}"
+    if error.validator in ("anyOf", "oneOf", "enum"):
+        rule = f"{error.validator}: {describe_type(error.schema, root if root is not None else error.schema)}"
+    elif error.validator == "type":
+        rule = f"type={error.validator_value}"
     return ParamValidationError(
         f"{owner}: parameter {path!r}={error.instance!r} breaks the rule {rule} ({error.message})",
         param=path or None,

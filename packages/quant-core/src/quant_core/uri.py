@@ -21,6 +21,10 @@ PIPELINE_HOST = "pipeline"
 RESERVED_KEYS = ("run_id", "profile", "executor")
 _SEGMENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _TARGET = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+#: Characters left as they are in query values: legal in a query (RFC 3986) and without meaning
+#: to `parse_qsl`, so paths (`data/c.json`), lists (`a,b`) and times stay readable. `&`, `=`,
+#: `+`, `#`, `%` and `?` are always percent-encoded.
+_VALUE_SAFE = "/:,@"
 
 
 @dataclass(frozen=True)
@@ -85,4 +89,4 @@ def to_uri(parsed: QuantURI) -> str:
     pairs += list(parsed.params.items())
     if not pairs:
         return head
-    return head + "?" + "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}" for k, v in pairs)
+    return head + "?" + "&".join(f"{quote(k, safe='')}={quote(str(v), safe=_VALUE_SAFE)}" for k, v in pairs)

@@ -68,17 +68,26 @@ class LocalExecutor:
     def map(
         self, stage_id: str, contexts: Sequence[RunContext], params: Mapping[str, Any]
     ) -> list[RunContext]:
-        outputs: list[RunContext | None] = []
-        failures: list[str] = []
+        outputs: list[RunContext] = []
+        failures: list[tuple[str, StageFailedError | ParamValidationError]] = []
         for context in contexts:
             try:
                 outputs.append(self._run_single_stage(stage_id, context, params))
             except (StageFailedError, ParamValidationError) as exc:
-                outputs.append(None)
-                failures.append(f"{context.run_id}: {exc}")
+                failures.append((context.run_id, exc))
+        if len(failures) == 1 and len(contexts) == 1:
+            # One run, one error: give it as it is (a bad parameter stays a parameter error).
+            raise failures[0][1]
         if failures:
-            raise StageFailedError(stage_id, ",".join(c.run_id for c in contexts), "; ".join(failures))
-        return [o for o in outputs if o is not None]
+            raise StageFailedError(
+                stage_id,
+                ",".join(run_id for run_id, _ in failures),
+                "; ".join(
+                    f"{run_id}: {exc.cause if isinstance(exc, StageFailedError) else exc}"
+                    for run_id, exc in failures
+                ),
+            )
+        return outputs
 
     # -- internals ------------------------------------------------------------------------------
 
