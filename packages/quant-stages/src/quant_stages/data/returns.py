@@ -321,6 +321,9 @@ def _float_values(
             values[:, position] = series.to_numpy(dtype=np.float64, na_value=np.nan)
             continue
         else:
+            # an empty cell is a missing value, as it is when pandas reads a CSV file
+            blank = series.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+            series = series.mask(blank)
             converted = pd.to_numeric(series, errors="coerce")
         bad = np.asarray(converted.isna() & series.notna())
         if bad.any():
