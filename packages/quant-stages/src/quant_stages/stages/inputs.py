@@ -1,0 +1,35 @@
+"""Reading a selection context's inputs back from the artifact store."""
+
+from __future__ import annotations
+
+import pandas as pd
+from quant_core.artifacts import ArtifactStore
+from quant_core.context import SelectionContext
+from quant_core.errors import DataValidationError
+
+from quant_stages.data.candidates import Candidate, validate_candidates
+from quant_stages.frames import get_frame
+
+
+def candidates_of(store: ArtifactStore, context: SelectionContext) -> list[Candidate]:
+    if context.raw_pool is None:
+        raise DataValidationError(
+            "the context holds no candidates (raw_pool): run selection.ingestion first", rule="missing-input"
+        )
+    return validate_candidates(store.get_json(context.raw_pool), source="raw_pool")
+
+
+def returns_of(store: ArtifactStore, context: SelectionContext) -> pd.DataFrame:
+    return get_frame(store, context.returns, what="returns matrix (run selection.ingestion first)")
+
+
+def candidate_table(candidates: list[Candidate]) -> pd.DataFrame:
+    """One row per symbol (sorted): asset_class, sector, direction, value_traded."""
+    rows = {
+        c.symbol: {
+            "asset_class": c.asset_class, "sector": c.sector, "direction": c.direction,
+            "value_traded": float(c.value_traded) if c.value_traded is not None else float("nan"),
+        }
+        for c in candidates
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index()
