@@ -5,6 +5,7 @@ Nothing here touches the process-wide default registry or the real `$QUANT_HOME`
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,12 @@ import pytest
 
 from quant_core import ProfileCatalog, QuantHome, QuantSDK, StageRegistry
 from quant_core.testing import toy_profiles, toy_registry
+
+# Tests run with --import-mode=importlib, so this folder is not importable by default; the shared
+# hypothesis strategies live in `core_strategies.py`, a name no other package's tests use.
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.append(_TESTS_DIR)
 
 
 @pytest.fixture

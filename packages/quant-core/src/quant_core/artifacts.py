@@ -19,6 +19,7 @@ from quant_core.hashing import canonical_json, sha256_hex
 
 JSON_MEDIA_TYPE = "application/json"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+FILE_MODE = 0o644
 
 
 class ArtifactRef(BaseModel):
@@ -47,6 +48,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a store root may be shared with workers of
+        # other processes and machines, which must be able to read it.
+        if hasattr(os, "fchmod"):  # POSIX only before Python 3.13
+            os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp_name, path)
@@ -73,7 +78,13 @@ class ArtifactStore:
     def put(self, data: bytes, media_type: str) -> ArtifactRef:
         ref = ArtifactRef.for_bytes(data, media_type)
         path = self.path_for(ref.sha256)
-        if not path.exists():
+        try:
+            # Same name and same size: the bytes are already there. A different size means a
+            # truncated file (a crash before the data reached the disk): write it again.
+            stored_whole = path.stat().st_size == ref.size
+        except FileNotFoundError:
+            stored_whole = False
+        if not stored_whole:
             write_atomic(path, data)
         return ref
 
