@@ -48,11 +48,11 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        # mkstemp makes the file private (0600); a store root may be shared with workers of
-        # other processes and machines, which must be able to read it.
-        if hasattr(os, "fchmod"):  # POSIX only before Python 3.13
-            os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
+            # mkstemp makes the file private (0600); a store root may be shared with workers of
+            # other processes and machines, which must be able to read it.
+            if hasattr(os, "fchmod"):  # POSIX only before Python 3.13
+                os.fchmod(handle.fileno(), FILE_MODE)
             handle.write(data)
         os.replace(tmp_name, path)
     except BaseException:
