@@ -1,0 +1,80 @@
+"""The `quant` command: wiring of the command groups, the global options and `main()`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
+from quant_core.sdk import QuantSDK
+
+from quant_cli.commands import data, demo, pipeline, profile, runs, stage
+from quant_cli.group import QuantGroup
+from quant_cli.state import CliState, SdkFactory
+
+HELP = (
+    "quant: build, run and inspect quantitative portfolio pipelines.\n\n"
+    "The global options --home, --json and --debug may be given anywhere on the line "
+    "(`quant stage list --json`)."
+)
+
+EXIT_CODES = (
+    "[bold]Exit codes[/bold]: 0 success · 2 usage or validation error (bad parameter, malformed "
+    "--param, bad run id) · 3 unknown stage, pipeline, profile, run, executor or dataset · "
+    "4 a stage failed · 5 a sleeve failed (meta gate) · 1 anything else."
+)
+
+
+def build_app(sdk_factory: SdkFactory) -> typer.Typer:
+    """The `quant` app. `sdk_factory(home)` builds the SDK a command uses (tests inject a toy one)."""
+    app = typer.Typer(
+        cls=QuantGroup,
+        help=HELP,
+        epilog=EXIT_CODES,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
+
+    @app.callback()
+    def root(
+        ctx: typer.Context,
+        home: Annotated[
+            Path | None,
+            typer.Option(
+                "--home", envvar=QUANT_HOME_ENV, show_envvar=True, metavar="PATH",
+                help=f"Where runs, artifacts, the cache and profiles live (default: ./{DEFAULT_HOME}).",
+            ),
+        ] = None,
+        json_output: Annotated[
+            bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
+        ] = False,
+        debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+    ) -> None:
+        ctx.obj = CliState(
+            sdk_factory=sdk_factory,
+            # The environment was read by the --home option; core must not read it again.
+            home=QuantHome.resolve(home if home is not None else DEFAULT_HOME, environ={}),
+            json_output=json_output,
+            debug=debug,
+        )
+
+    app.add_typer(stage.build(), name="stage")
+    app.add_typer(pipeline.build(), name="pipeline")
+    runs.register(app)
+    app.add_typer(runs.build(), name="runs")
+    app.add_typer(profile.build(), name="profile")
+    app.add_typer(data.build(), name="data")
+    demo.register(app)
+    return app
+
+
+def default_sdk(home: QuantHome) -> QuantSDK:
+    """The real SDK: stages, pipelines, executors and profiles from the installed entry points."""
+    return QuantSDK(home=home)
+
+
+def main() -> None:
+    build_app(default_sdk)(prog_name="quant")

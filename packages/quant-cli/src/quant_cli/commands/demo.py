@@ -1,0 +1,60 @@
+"""`quant demo`: the whole meta pipeline on the demo profile, its summary and its HTML report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from quant_cli import documents, render
+from quant_cli.commands.pipeline import start_pipeline
+from quant_cli.options import ExecutorOption, ForceOption, RunIdOption, WorkersOption
+from quant_cli.output import emit
+from quant_cli.report import export_html_report, render_report, render_sleeve_outcomes
+from quant_cli.state import get_state
+
+DEMO_PIPELINE = "meta.full"
+DEMO_PROFILE = "demo"
+
+
+def demo(
+    ctx: typer.Context,
+    pipeline: Annotated[str, typer.Option("--pipeline", metavar="ID", help="Pipeline to run.")] = DEMO_PIPELINE,
+    profile: Annotated[str, typer.Option("--profile", metavar="NAME", help="Meta profile to run it with.")] = DEMO_PROFILE,
+    run_id: RunIdOption = None,
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Run the demo: every sleeve's portfolio pipeline, then the meta-portfolio and its report.
+    A second run is served from the cache."""
+    state = get_state(ctx)
+    sdk = state.sdk()
+    result = start_pipeline(
+        state, sdk, pipeline, profile=profile, params={}, run_id=run_id, executor=executor, force=force,
+        workers=workers,
+    )
+    document = documents.run_document(sdk, result)
+    report = document["outputs"].get("report") or {}
+    path = export_html_report(sdk, result.run_id, report)
+    document["report_path"] = str(path) if path is not None else None
+    emit(state, document, draw_demo)
+
+
+def draw_demo(console: Console, document: dict[str, Any]) -> None:
+    render.run_result(console, document)
+    outputs = document["outputs"]
+    report = outputs.get("report") or {}
+    if report:
+        render_report(console, report)
+    else:
+        render_sleeve_outcomes(console, outputs)
+    if document["report_path"]:
+        render.line(console, f"report: {document['report_path']}")
+    else:
+        render.line(console, "report: none (the pipeline made no HTML report)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

@@ -1,0 +1,95 @@
+"""`quant pipeline list | show | run`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from quant_core.context import MetaContext
+from quant_core.records import new_run_id, validate_run_id
+from quant_core.sdk import QuantSDK, RunResult
+
+from quant_cli import documents, render
+from quant_cli.options import ExecutorOption, ForceOption, ParamOption, ProfileOption, RunIdOption, WorkersOption
+from quant_cli.output import emit
+from quant_cli.params import parse_params
+from quant_cli.running import planned_stage_count, run_with_progress
+from quant_cli.state import CliState, get_state
+
+PipelineArgument = Annotated[str, typer.Argument(metavar="ID", help="Pipeline id, e.g. meta.full.")]
+
+
+def list_pipelines(ctx: typer.Context) -> None:
+    """List the installed pipelines."""
+    state = get_state(ctx)
+    registry = state.sdk().registry
+    summaries = [documents.pipeline_summary(registry, p) for p in registry.list_pipelines()]
+    emit(state, {"pipelines": summaries}, render.pipeline_list)
+
+
+def show_pipeline(ctx: typer.Context, pipeline_id: PipelineArgument) -> None:
+    """Show a pipeline's steps (includes expanded; a fan-out with its branch's stages)."""
+    state = get_state(ctx)
+    registry = state.sdk().registry
+    emit(state, documents.pipeline_document(registry, registry.get_pipeline(pipeline_id)), render.pipeline_show)
+
+
+def executor_options(workers: int | None) -> dict[str, Any]:
+    """Only what the user asked for: another executor may not take `workers`."""
+    return {} if workers is None else {"workers": workers}
+
+
+def start_pipeline(
+    state: CliState,
+    sdk: QuantSDK,
+    pipeline_id: str,
+    *,
+    profile: str | None,
+    params: dict[str, str],
+    run_id: str | None,
+    executor: str,
+    force: bool,
+    workers: int | None,
+) -> RunResult:
+    """Plan (every parameter checked before anything runs), then run with progress."""
+    chosen = validate_run_id(run_id) if run_id else new_run_id(pipeline_id)
+    spec, start, _ = sdk.plan_pipeline(pipeline_id, params=params, run_id=chosen, profile=profile)
+    sleeves = len(start.sleeves) if isinstance(start, MetaContext) else 0
+    total = planned_stage_count(sdk.registry, spec.steps, sleeves)
+    return run_with_progress(
+        state, chosen,
+        lambda: sdk.run_pipeline(
+            pipeline_id, params=params, run_id=chosen, executor=executor, profile=profile, force=force,
+            executor_options=executor_options(workers),
+        ),
+        title=f"pipeline {pipeline_id}", total=total,
+    )
+
+
+def run_pipeline(
+    ctx: typer.Context,
+    pipeline_id: PipelineArgument,
+    profile: ProfileOption = None,
+    run_id: RunIdOption = None,
+    param: ParamOption = None,
+    executor: ExecutorOption = "local",
+    force: ForceOption = False,
+    workers: WorkersOption = None,
+) -> None:
+    """Run a pipeline. --param stage.id.name=value sets one step's parameter; a bare
+    name=value sets it on every step that declares it (an error if none does)."""
+    state = get_state(ctx)
+    sdk = state.sdk()
+    result = start_pipeline(
+        state, sdk, pipeline_id, profile=profile, params=parse_params(param), run_id=run_id,
+        executor=executor, force=force, workers=workers,
+    )
+    emit(state, documents.run_document(sdk, result), render.run_result)
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(help="Inspect and run pipelines.", no_args_is_help=True)
+    app.command("list")(list_pipelines)
+    app.command("show")(show_pipeline)
+    app.command("run")(run_pipeline)
+    return app

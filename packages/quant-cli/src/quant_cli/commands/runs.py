@@ -1,0 +1,117 @@
+"""`quant runs list | show | resume`, and `quant run URI`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import typer
+from quant_core.context import MetaContext
+from quant_core.pipeline import PipelineSpec
+from quant_core.records import new_run_id
+from quant_core.uri import parse_uri
+
+from quant_cli import documents, render
+from quant_cli.commands.pipeline import executor_options
+from quant_cli.options import ForceOption, WorkersOption
+from quant_cli.output import emit
+from quant_cli.running import planned_stage_count, run_with_progress
+from quant_cli.state import get_state
+
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="Run id (see `quant runs list`).")]
+
+
+def list_runs(
+    ctx: typer.Context,
+    include_sleeves: Annotated[
+        bool, typer.Option("--all", help="Include the sleeve runs of meta pipelines.")
+    ] = False,
+) -> None:
+    """List recorded runs, newest first."""
+    state = get_state(ctx)
+    manifests = [m for m in state.sdk().list_runs() if include_sleeves or m.parent_run_id is None]
+    emit(state, {"runs": [documents.manifest_summary(m) for m in manifests]}, render.run_list)
+
+
+def show_run(ctx: typer.Context, run_id: RunArgument) -> None:
+    """Show a run's manifest and its ledger (one line per stage attempt), with its sleeves'."""
+    state = get_state(ctx)
+    emit(state, documents.run_record_document(state.sdk(), run_id), render.run_show)
+
+
+def resume_run(
+    ctx: typer.Context,
+    run_id: RunArgument,
+    executor: Annotated[
+        str | None, typer.Option("--executor", metavar="NAME", help="Executor (default: the one it ran on).")
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """Run a recorded run again as it was started: finished steps come from the cache, so a
+    failed run continues at the step that failed."""
+    state = get_state(ctx)
+    sdk = state.sdk()
+    record = sdk.record(run_id)
+    manifest = record.read_manifest()
+    context = record.input_context()
+    if manifest.kind == "stage":
+        total = 1
+    else:
+        spec = PipelineSpec.model_validate({"id": manifest.target, "context_kind": context.kind, "steps": manifest.steps})
+        sleeves = len(context.sleeves) if isinstance(context, MetaContext) else 0
+        total = planned_stage_count(sdk.registry, spec.steps, sleeves)
+    result = run_with_progress(
+        state, run_id, lambda: sdk.resume(run_id, executor=executor, force=force),
+        title=f"resume {manifest.kind} {manifest.target}", total=total,
+    )
+    emit(state, documents.run_document(sdk, result), render.run_result)
+
+
+def run_uri(
+    ctx: typer.Context,
+    uri: Annotated[
+        str,
+        typer.Argument(
+            metavar="URI",
+            help="quant://<namespace>/<name>?profile=..&<param>=.. (a stage) or quant://pipeline/<id>?.. (a pipeline).",
+        ),
+    ],
+    executor: Annotated[
+        str | None, typer.Option("--executor", metavar="NAME", help="Executor (overrides the URI's executor=).")
+    ] = None,
+    force: ForceOption = False,
+    workers: WorkersOption = None,
+) -> None:
+    """Run the stage or pipeline a quant:// URI names."""
+    state = get_state(ctx)
+    sdk = state.sdk()
+    parsed = parse_uri(uri)
+    chosen = parsed.run_id or new_run_id(parsed.target)
+    parsed = dataclasses.replace(parsed, run_id=chosen)
+    options: dict[str, object] = {"force": force, "executor_options": executor_options(workers)}
+    if executor is not None:
+        options["executor"] = executor
+    if parsed.kind == "pipeline":
+        spec, start, _ = sdk.plan_pipeline(
+            parsed.target, params=parsed.params, run_id=chosen, profile=parsed.profile
+        )
+        sleeves = len(start.sleeves) if isinstance(start, MetaContext) else 0
+        total = planned_stage_count(sdk.registry, spec.steps, sleeves)
+    else:
+        total = 1
+    result = run_with_progress(
+        state, chosen, lambda: sdk.run_uri(parsed, **options), title=f"{parsed.kind} {parsed.target}", total=total
+    )
+    emit(state, documents.run_document(sdk, result), render.run_result)
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(help="Inspect and resume recorded runs.", no_args_is_help=True)
+    app.command("list")(list_runs)
+    app.command("show")(show_run)
+    app.command("resume")(resume_run)
+    return app
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_uri)

@@ -1,0 +1,76 @@
+"""`quant stage list | schema | run`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from quant_core.records import new_run_id, validate_run_id
+
+from quant_cli import documents, render
+from quant_cli.options import ExecutorOption, ForceOption, ParamOption, ProfileOption, RunIdOption
+from quant_cli.output import emit
+from quant_cli.params import parse_params, strip_stage_prefix
+from quant_cli.running import run_with_progress
+from quant_cli.state import get_state
+
+
+def list_stages(
+    ctx: typer.Context,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only stages with this tag.")] = None,
+) -> None:
+    """List the installed stages."""
+    state = get_state(ctx)
+    specs = state.sdk().registry.list_stages(tag=tag)
+    emit(state, {"stages": [documents.stage_summary(s) for s in specs]}, render.stage_list)
+
+
+def stage_schema(
+    ctx: typer.Context,
+    stage_id: Annotated[str, typer.Argument(metavar="ID", help="Stage id, e.g. selection.clustering.")],
+) -> None:
+    """Describe a stage as JSON: id, version, input_schema (its parameters) and output_schema."""
+    state = get_state(ctx)
+    description = state.sdk().registry.get(stage_id).describe()
+    emit(state, description, lambda console, doc: console.print_json(data=doc))
+
+
+def run_stage(
+    ctx: typer.Context,
+    stage_id: Annotated[str, typer.Argument(metavar="ID", help="Stage id, e.g. selection.clustering.")],
+    run_id: RunIdOption = None,
+    profile: ProfileOption = None,
+    param: ParamOption = None,
+    from_run: Annotated[
+        str | None,
+        typer.Option(
+            "--from-run", metavar="RUN",
+            help="Start from the last context of an earlier run (re-run one stage on its data).",
+        ),
+    ] = None,
+    executor: ExecutorOption = "local",
+    force: ForceOption = False,
+) -> None:
+    """Run one stage as its own run (name=value or ID.name=value parameters)."""
+    state = get_state(ctx)
+    sdk = state.sdk()
+    spec = sdk.registry.get(stage_id)
+    params = strip_stage_prefix(parse_params(param), spec.id)
+    chosen = validate_run_id(run_id) if run_id else new_run_id(spec.id)
+    context = sdk.last_context(from_run) if from_run else None
+    result = run_with_progress(
+        state, chosen,
+        lambda: sdk.run_stage(
+            spec.id, context=context, params=params, run_id=chosen, profile=profile, executor=executor, force=force
+        ),
+        title=f"stage {spec.id}", total=1,
+    )
+    emit(state, documents.run_document(sdk, result), render.run_result)
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(help="Inspect and run single stages.", no_args_is_help=True)
+    app.command("list")(list_stages)
+    app.command("schema")(stage_schema)
+    app.command("run")(run_stage)
+    return app

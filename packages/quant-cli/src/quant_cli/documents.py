@@ -1,0 +1,201 @@
+"""The JSON documents the commands produce. `--json` prints them as they are; the Rich renderers
+draw the same documents, so what a human reads and what a script parses never disagree."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import Any
+
+from quant_core.context import MetaContext, RunContext
+from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep
+from quant_core.profiles import ResolvedProfile
+from quant_core.records import LedgerEntry, RunManifest
+from quant_core.registry import StageRegistry
+from quant_core.sdk import QuantSDK, RunResult
+from quant_core.stage import StageSpec
+
+FAN_OUT_PREFIX = "fan_out."
+
+
+def first_paragraph(text: str) -> str:
+    return inspect.cleandoc(text or "").split("\n\n", 1)[0].replace("\n", " ").strip()
+
+
+# -- stages and pipelines ----------------------------------------------------------------------
+
+
+def stage_summary(spec: StageSpec) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "version": spec.version,
+        "tags": list(spec.tags),
+        "context_kind": spec.context_kind,
+        "retries": spec.retries,
+        "description": first_paragraph(spec.description),
+        "params": sorted(spec.input_schema.get("properties", {})),
+    }
+
+
+def pipeline_steps(registry: StageRegistry, spec: PipelineSpec) -> list[dict[str, Any]]:
+    """The steps that run, in order (includes expanded; a fan-out lists its branch's stages)."""
+    steps: list[dict[str, Any]] = []
+    for index, step in enumerate(registry.flatten(spec), start=1):
+        if isinstance(step, StageStep):
+            steps.append({"step": index, "kind": "stage", "id": step.stage, "params": dict(step.params)})
+        elif isinstance(step, FanOutStep):
+            branch = [s.stage for s in registry.flatten(step.pipeline) if isinstance(s, StageStep)]
+            steps.append(
+                {
+                    "step": index, "kind": "fan_out", "id": step.step_id, "pipeline": step.pipeline,
+                    "over": step.over, "strict": step.strict, "stages": branch,
+                }
+            )
+    return steps
+
+
+def pipeline_summary(registry: StageRegistry, spec: PipelineSpec) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "description": first_paragraph(spec.description),
+        "context_kind": spec.context_kind,
+        "steps": [s["id"] for s in pipeline_steps(registry, spec)],
+    }
+
+
+def pipeline_document(registry: StageRegistry, spec: PipelineSpec) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "description": spec.description,
+        "context_kind": spec.context_kind,
+        "steps": pipeline_steps(registry, spec),
+    }
+
+
+# -- profiles and datasets ---------------------------------------------------------------------
+
+
+def profile_summary(profile: ResolvedProfile) -> dict[str, Any]:
+    return {
+        "name": profile.name,
+        "kind": profile.kind,
+        "description": first_paragraph(profile.description),
+        "sleeves": [s.name for s in profile.sleeves],
+    }
+
+
+def dataset_summary(dataset: Any, entry_point: str) -> dict[str, Any]:
+    return {
+        "name": dataset.name,
+        "description": getattr(dataset, "description", "") or "",
+        "params_schema": getattr(dataset, "params_schema", {}) or {},
+        "entry_point": entry_point,
+    }
+
+
+# -- runs --------------------------------------------------------------------------------------
+
+
+def latest_per_step(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
+    """The last attempt of each step (retries and earlier invocations leave earlier lines)."""
+    latest: dict[int, LedgerEntry] = {}
+    for entry in entries:
+        latest[entry.step] = entry
+    return [latest[k] for k in sorted(latest)]
+
+
+def stage_row(entry: LedgerEntry) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": entry.stage_id,
+        "step": entry.step,
+        "status": entry.status,
+        "cache_hit": entry.cache_hit,
+        "duration_s": entry.duration_s,
+        "attempt": entry.attempt,
+    }
+    if entry.error:
+        row["error"] = entry.error
+    return row
+
+
+def ledger_row(entry: LedgerEntry) -> dict[str, Any]:
+    return entry.model_dump(mode="json")
+
+
+def is_stage_row(row: dict[str, Any]) -> bool:
+    return not str(row["id"]).startswith(FAN_OUT_PREFIX)
+
+
+def sleeve_runs(sdk: QuantSDK, context: RunContext, since: str) -> list[dict[str, Any]]:
+    """Each sleeve of a fan-out: its run, outcome and the stages it ran in this invocation."""
+    if not isinstance(context, MetaContext):
+        return []
+    sleeves = []
+    for result in context.sleeve_results:
+        record = sdk.record(result.run_id)
+        entries = [e for e in record.read_ledger() if e.started_at >= since]
+        sleeve: dict[str, Any] = {
+            "name": result.name,
+            "profile": result.profile,
+            "run_id": result.run_id,
+            "status": result.status,
+            "record": str(record.path),
+            "stages": [stage_row(e) for e in latest_per_step(entries)],
+        }
+        if result.error:
+            sleeve["error"] = result.error
+        sleeves.append(sleeve)
+    return sleeves
+
+
+def run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
+    """What a finished stage or pipeline run gives back (`quant stage run --json` and friends)."""
+    manifest = sdk.record(result.run_id).read_manifest()
+    stages = [stage_row(e) for e in result.latest_attempts()]
+    sleeves = sleeve_runs(sdk, result.context, manifest.started_at)
+    counted = [r for r in stages if is_stage_row(r)] + [r for s in sleeves for r in s["stages"]]
+    return {
+        "run_id": result.run_id,
+        "kind": result.kind,
+        "target": result.target,
+        "status": result.status,
+        "profile": manifest.profile,
+        "executor": manifest.executor,
+        "invocations": manifest.invocations,
+        "record": str(result.record),
+        "stage_count": len(counted),
+        "cache_hits": sum(1 for r in counted if r["cache_hit"]),
+        "stages": stages,
+        "sleeves": sleeves,
+        "outputs": result.context.model_dump(mode="json", exclude={"audit_trail"}),
+        "audit_events": len(result.context.audit_trail),
+    }
+
+
+def manifest_summary(manifest: RunManifest) -> dict[str, Any]:
+    return manifest.model_dump(mode="json")
+
+
+def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
+    """A recorded run as `quant runs show` gives it: manifest, whole ledger, and its sleeve runs."""
+    record = sdk.record(run_id)
+    manifest = record.read_manifest()
+    sleeves = [
+        {
+            "run_id": m.run_id,
+            "status": m.status,
+            "profile": m.profile,
+            "record": str(sdk.record(m.run_id).path),
+            "ledger": [ledger_row(e) for e in sdk.record(m.run_id).read_ledger()],
+        }
+        for m in sorted(sdk.list_runs(), key=lambda m: m.run_id)
+        if m.parent_run_id == run_id
+    ]
+    return {
+        "run_id": run_id,
+        "record": str(record.path),
+        "manifest": manifest.model_dump(mode="json"),
+        "ledger": [ledger_row(e) for e in record.read_ledger()],
+        "sleeves": sleeves,
+    }

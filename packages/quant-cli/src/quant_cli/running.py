@@ -1,0 +1,41 @@
+"""Starting a run with the run id chosen up front, so progress can follow its record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from quant_core.pipeline import FanOutStep, RunnableStep, StageStep
+from quant_core.registry import StageRegistry
+from quant_core.sdk import RunResult
+
+from quant_cli.progress import LedgerFollower, RunProgress
+from quant_cli.state import CliState
+
+
+def planned_stage_count(registry: StageRegistry, steps: Sequence[RunnableStep], sleeve_count: int) -> int:
+    """How many stage attempts a successful run makes: a fan-out runs its branch once per sleeve."""
+    count = 0
+    for step in steps:
+        if isinstance(step, StageStep):
+            count += 1
+        elif isinstance(step, FanOutStep):
+            branch = registry.flatten(step.pipeline)
+            count += sleeve_count * sum(1 for s in branch if isinstance(s, StageStep))
+    return count
+
+
+def run_with_progress(
+    state: CliState,
+    run_id: str,
+    start: Callable[[], RunResult],
+    *,
+    title: str,
+    total: int | None = None,
+) -> RunResult:
+    """Call `start` (which runs `run_id`), showing progress on stderr unless `--json` is on."""
+    state.run_id = run_id
+    if state.json_output:
+        return start()
+    follower = LedgerFollower(state.sdk().home.runs_dir, run_id)
+    with RunProgress(state.err, follower, title=title, total=total):
+        return start()

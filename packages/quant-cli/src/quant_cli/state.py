@@ -1,0 +1,55 @@
+"""What every command needs: the global options, the SDK (built on first use) and the consoles."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import typer
+from quant_core.home import QuantHome
+from quant_core.sdk import QuantSDK
+from rich.console import Console
+
+SdkFactory = Callable[[QuantHome], QuantSDK]
+"""Builds the SDK for a resolved home. `main()` uses `QuantSDK(home=home)`; tests inject a toy one."""
+
+
+@dataclass
+class CliState:
+    sdk_factory: SdkFactory
+    home: QuantHome
+    json_output: bool = False
+    debug: bool = False
+    #: The run the current command started, named in failure messages ("resume it with ...").
+    run_id: str | None = None
+    _sdk: QuantSDK | None = field(default=None, repr=False)
+    _out: Console | None = field(default=None, repr=False)
+    _err: Console | None = field(default=None, repr=False)
+
+    def sdk(self) -> QuantSDK:
+        """The SDK, built on first use so that `--help` never loads a plug-in."""
+        if self._sdk is None:
+            self._sdk = self.sdk_factory(self.home)
+        return self._sdk
+
+    @property
+    def out(self) -> Console:
+        """Human output (stdout). Bound to the stream current when first used."""
+        if self._out is None:
+            self._out = Console(file=sys.stdout, highlight=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        """Progress and notes (stderr): never mixed into what a script reads from stdout."""
+        if self._err is None:
+            self._err = Console(file=sys.stderr, highlight=False)
+        return self._err
+
+
+def get_state(ctx: typer.Context) -> CliState:
+    state = ctx.find_object(CliState)
+    if state is None:  # pragma: no cover - the root callback always sets it
+        raise RuntimeError("quant_cli: command invoked outside the quant app (no CliState)")
+    return state
