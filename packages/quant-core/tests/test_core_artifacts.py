@@ -100,6 +100,9 @@ def test_an_interrupted_write_keeps_the_old_file_whole(tmp_path: Path, monkeypat
             def __exit__(self, *exc: object) -> None:
                 handle.close()
 
+            def fileno(self) -> int:
+                return handle.fileno()
+
             def write(self, data: bytes) -> None:
                 handle.write(data[:2])
                 raise Interrupted
