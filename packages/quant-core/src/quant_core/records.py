@@ -25,6 +25,7 @@ from quant_core.errors import InvalidRunIdError, RunConflictError, RunNotFoundEr
 
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 INPUT_CONTEXT_NAME = "000-input.json"
+MAX_RUN_ID_LENGTH = 128
 VERSIONED_DISTRIBUTIONS = (
     "quant-core", "quant-stages", "quant-cli", "quant-compute-ray", "quant-flows-prefect",
     "quant-flows-dbos", "quant-skills", "pydantic", "numpy", "pandas", "scipy", "cvxpy",
@@ -47,7 +48,9 @@ def validate_run_id(run_id: str) -> str:
 def new_run_id(target: str) -> str:
     """A fresh, sortable, readable run id: `<target>-<UTC time>-<random>`."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return f"{target}-{stamp}-{secrets.token_hex(3)}"
+    suffix = f"-{stamp}-{secrets.token_hex(3)}"
+    # A long pipeline id must not make the generated id break the 128-character rule.
+    return f"{target[: MAX_RUN_ID_LENGTH - len(suffix)]}{suffix}"
 
 
 def utc_now_iso() -> str:
