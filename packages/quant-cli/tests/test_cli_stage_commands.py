@@ -141,11 +141,11 @@ def test_unknown_stage_is_exit_3_with_did_you_mean(cli) -> None:
     assert json.loads(schema.stdout) == {
         "error": {
             "type": "StageNotFoundError",
-            "message": "unknown stage 'toy.sed'; did you mean 'toy.seed'?",
+            "message": "unknown stage 'toy.sed'; did you mean 'toy.seed', 'toy.scale', 'toy.sum'?",
             "exit_code": 3,
         }
     }
-    assert schema.stderr.strip() == "error: unknown stage 'toy.sed'; did you mean 'toy.seed'?"
+    assert schema.stderr.strip() == "error: unknown stage 'toy.sed'; did you mean 'toy.seed', 'toy.scale', 'toy.sum'?"
 
 
 def test_a_failing_stage_is_exit_4_in_one_line(cli) -> None:
