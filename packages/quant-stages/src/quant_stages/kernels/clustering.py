@@ -57,41 +57,115 @@ def _validate_window_params(lookbacks: Sequence[int], min_periods: int) -> tuple
     return tuple(sorted({int(lookback) for lookback in lookbacks}))
 
 
-def pairwise_correlation(window: np.ndarray, min_periods: int) -> np.ndarray:
-    """Pearson correlation of every pair of columns on their common non-NaN rows.
+class _PairwiseMoments:
+    """Running sums over the rows both assets of a pair observe, entry [i, j] for pair (i, j).
 
-    With M the 0/1 mask of observations and X the returns (centred on each column's mean, to
-    keep the one-pass sums accurate, then zero-filled), every pairwise sum over common rows is a
-    matrix product: counts M'M, sums X'M, sums of squares (X*X)'M and cross products X'X. NaN
-    where the pair has fewer than `min_periods` common rows or no variance on them; the
-    diagonal is 1 where defined.
+    ``common``: number of such rows; ``sums``: sum of x_i over them; ``squares``: sum of x_i**2;
+    ``cross``: sum of x_i x_j. Each is a matrix product of the zero-filled returns X and the 0/1
+    mask M of observations (M'M, X'M, (X*X)'M, X'X). With complete data ``common`` is a scalar
+    and ``sums``/``squares`` are (N, 1) columns that broadcast, saving three products.
+
+    Every N x N array lives in a buffer allocated once and updated in place: at N = 2000 a
+    fresh 32 MB temporary costs as much as the arithmetic done in it.
     """
-    observed = ~np.isnan(window)
-    counts_per_column = observed.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        column_mean = np.where(observed, window, 0.0).sum(axis=0) / np.maximum(counts_per_column, 1)
-    centred = np.where(observed, window - column_mean[None, :], 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if observed.all():
-            common = np.full((window.shape[1], window.shape[1]), float(window.shape[0]))
-            sums = np.broadcast_to(centred.sum(axis=0)[:, None], common.shape)
-            squares = np.broadcast_to((centred * centred).sum(axis=0)[:, None], common.shape)
+
+    def __init__(self, n_assets: int, *, complete: bool) -> None:
+        square = (n_assets, n_assets)
+        self.complete = complete
+        self.cross = np.zeros(square)
+        self._product = np.empty(square)
+        if complete:
+            self.common: np.ndarray | float = 0.0
+            self.sums = np.zeros((n_assets, 1))
+            self.squares = np.zeros((n_assets, 1))
         else:
+            # Counts are exact in float32 up to 2**24 rows, and float32 products are twice as fast.
+            self.common = np.zeros(square, dtype=np.float32)
+            self._count_product = np.empty(square, dtype=np.float32)
+            self.sums = np.zeros(square)
+            self.squares = np.zeros(square)
+        self._scale = np.empty(square)
+        self._variance = np.empty(self.sums.shape)
+        self._noise_floor = np.empty(self.sums.shape)
+        self._varies = np.empty(self.sums.shape, dtype=bool)
+        self._undefined = np.empty(square, dtype=bool)
+        self._inverse_common = np.empty(np.shape(self.common))
+
+    def add_rows(self, rows: np.ndarray) -> None:
+        """Add a block of (centred) return rows, NaN where not observed."""
+        observed = ~np.isnan(rows)
+        filled = np.where(observed, rows, 0.0)
+        if self.complete:
+            self.common = self.common + float(rows.shape[0])
+            self.sums += filled.sum(axis=0)[:, None]
+            self.squares += (filled * filled).sum(axis=0)[:, None]
+        else:
+            mask = observed.astype(np.float32)
+            np.matmul(mask.T, mask, out=self._count_product)
+            self.common += self._count_product
             mask = observed.astype(np.float64)
-            common = mask.T @ mask
-            sums = centred.T @ mask  # [i, j]: sum of x_i over the rows where j is observed
-            squares = (centred * centred).T @ mask
-        cross = centred.T @ centred
-        covariance = cross - sums * sums.T / common
-        variance_i = squares - sums * sums / common
-        variance_j = variance_i.T
-        denominator = np.sqrt(variance_i * variance_j)
-        correlation = covariance / denominator
-        # Relative scale guards against variances that are rounding noise of a constant series.
-        degenerate = ~(variance_i > 1e-14 * squares) | ~(variance_j > 1e-14 * squares.T)
-    correlation[(common < min_periods) | degenerate | ~np.isfinite(correlation)] = np.nan
-    correlation = np.clip(correlation, -1.0, 1.0)
-    return correlation
+            np.matmul(filled.T, mask, out=self._product)
+            self.sums += self._product
+            np.matmul((filled * filled).T, mask, out=self._product)
+            self.squares += self._product
+        np.matmul(filled.T, filled, out=self._product)
+        self.cross += self._product
+
+    def correlation(self, min_periods: int) -> tuple[np.ndarray, np.ndarray]:
+        """Correlation of every pair so far, and the mask of pairs where it is undefined.
+
+        Undefined (fewer than `min_periods` common rows, or no variance on them) entries hold 0.
+        Both arrays are internal buffers, overwritten by the next call.
+        """
+        correlation, variance, scale = self._product, self._variance, self._scale
+        sums = self.sums
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(1.0, self.common, out=self._inverse_common, dtype=np.float64)
+            np.multiply(sums, sums.T, out=correlation)
+            correlation *= self._inverse_common
+            np.subtract(self.cross, correlation, out=correlation)  # covariance x common
+            np.multiply(sums, sums, out=variance)
+            variance *= self._inverse_common
+            np.subtract(self.squares, variance, out=variance)  # variance of x_i on the pair's rows x common
+            # Relative scale guards against variances that are rounding noise of a constant series.
+            np.multiply(self.squares, 1e-14, out=self._noise_floor)
+            np.greater(variance, self._noise_floor, out=self._varies)
+            np.logical_and(self._varies, self._varies.T, out=self._undefined)
+            np.logical_not(self._undefined, out=self._undefined)
+            self._undefined |= np.asarray(self.common) < min_periods
+            np.multiply(variance, variance.T, out=scale)
+            np.sqrt(scale, out=scale)
+            np.divide(correlation, scale, out=correlation)
+        np.clip(correlation, -1.0, 1.0, out=correlation)
+        np.copyto(correlation, 0.0, where=self._undefined)
+        return correlation, self._undefined
+
+
+def _moments_of(centred: np.ndarray) -> _PairwiseMoments:
+    return _PairwiseMoments(centred.shape[1], complete=not np.isnan(centred).any())
+
+
+def pairwise_correlation(window: np.ndarray, min_periods: int) -> np.ndarray:
+    """Pearson correlation of every pair of columns of `window` on their common non-NaN rows.
+
+    NaN where the pair has fewer than `min_periods` common rows or no variance on them (the
+    semantics of ``pandas.DataFrame.corr(min_periods=...)``).
+    """
+    centred = _centre(window)
+    moments = _moments_of(centred)
+    moments.add_rows(centred)
+    correlation, undefined = moments.correlation(min_periods)
+    result = correlation.copy()
+    result[undefined] = np.nan
+    return result
+
+
+def _centre(window: np.ndarray) -> np.ndarray:
+    """Subtract each column's mean (correlation is shift-invariant; the one-pass sums are not)."""
+    observed = ~np.isnan(window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(observed, window, 0.0).sum(axis=0) / np.maximum(observed.sum(axis=0), 1)
+    return window - mean[None, :]
 
 
 def correlation_distance(
@@ -99,21 +173,33 @@ def correlation_distance(
 ) -> tuple[list[str], np.ndarray]:
     """Symbols (sorted) and their Mantegna correlation-distance matrix averaged over lookbacks.
 
-    See the module docstring for the method. The matrix is symmetric with a zero diagonal and
-    entries in [0, 1]; undefined correlations count as distance 1/sqrt(2).
+    See the module docstring for the method. The windows are nested (the last L1 rows lie in
+    the last L2), so the pairwise sums are accumulated over disjoint slices, newest first, and
+    every row enters the matrix products once. The matrix is symmetric with a zero diagonal
+    and entries in [0, 1]; undefined correlations count as distance 1/sqrt(2).
     """
     windows = _validate_window_params(lookbacks, min_periods)
     symbols, values = sorted_returns_array(returns)
     n_rows, n_assets = values.shape
     supported = [lookback for lookback in windows if lookback <= n_rows] or [n_rows]
+    # One centring for all windows: any constant near the data keeps the sums accurate.
+    centred = _centre(values[n_rows - supported[-1] :])
+    moments = _moments_of(centred)
     total = np.zeros((n_assets, n_assets))
+    newer = 0
     for lookback in supported:
-        correlation = pairwise_correlation(values[n_rows - lookback :], min_periods)
-        distance = np.sqrt(0.5 * (1.0 - np.where(np.isnan(correlation), 0.0, correlation)))
-        total += distance
-    distance = total / len(supported)
-    # Symmetric by construction up to the order of BLAS sums; make it exact for squareform.
-    distance = 0.5 * (distance + distance.T)
+        moments.add_rows(centred[len(centred) - lookback : len(centred) - newer])
+        newer = lookback
+        correlation, _ = moments.correlation(min_periods)
+        # d = sqrt((1 - rho) / 2), in place; undefined pairs have rho = 0
+        correlation *= -0.5
+        correlation += 0.5
+        np.sqrt(correlation, out=correlation)
+        total += correlation
+    total /= len(supported)
+    # Symmetric up to the order of BLAS sums; make it exact for squareform.
+    distance = total + total.T
+    distance *= 0.5
     np.fill_diagonal(distance, 0.0)
     return symbols, distance
 
