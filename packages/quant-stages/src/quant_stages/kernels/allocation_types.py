@@ -16,7 +16,7 @@ import pandas as pd
 
 from quant_core.errors import DataValidationError, QuantError
 
-from .constraints import ClusterMap, ConstraintSet, WeightBounds, resolve_constraints
+from .constraints import ClusterMap, ConstraintSet, WeightBounds, cluster_codes_for, resolve_constraints
 
 #: Relative asymmetry tolerated in a covariance matrix before it is rejected.
 SYMMETRY_TOLERANCE = 1e-8
@@ -156,6 +156,7 @@ def build_problem(
     normalised_clusters = None
     if clusters is not None:
         normalised_clusters = {cluster_id: [str(s) for s in members] for cluster_id, members in clusters.items()}
+        cluster_codes_for(symbols, normalised_clusters)  # given clusters must partition the symbols
     constraints = resolve_constraints(bounds, symbols, normalised_clusters)
     return AllocationProblem(
         symbols=symbols,

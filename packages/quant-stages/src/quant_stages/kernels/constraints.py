@@ -325,13 +325,17 @@ def project_to_constraints(weights: np.ndarray, constraints: ConstraintSet) -> n
 def polish_solver_weights(weights: np.ndarray, constraints: ConstraintSet, snap: float = 1e-9) -> np.ndarray:
     """Clean an interior-point answer that satisfies the constraints only to solver tolerance.
 
-    Weights within `snap` of a bound are set to it, all are clipped into [lower, upper], and the
-    remaining budget error (of the order of the solver tolerance) is spread equally over the assets
-    strictly inside their bounds whose cluster is not at its cap, so the sum is 1 to rounding.
+    Weights within `snap` of a bound are set to it and all are clipped into [lower, upper]. For a
+    long-only set the result then goes through `project_to_constraints`, which restores the budget
+    and any cluster cap exceeded by solver tolerance while moving weights by that tolerance only.
+    With short positions allowed, the remaining budget error is spread equally over the assets
+    strictly inside their bounds whose cluster is not at its cap.
     """
     polished = np.clip(np.asarray(weights, dtype=float), constraints.lower, constraints.upper)
     polished = np.where(np.abs(polished - constraints.lower) <= snap, constraints.lower, polished)
     polished = np.where(np.abs(polished - constraints.upper) <= snap, constraints.upper, polished)
+    if np.all(constraints.lower >= 0):
+        return project_to_constraints(polished, constraints)
     residual = 1.0 - float(polished.sum())
     free = (polished > constraints.lower) & (polished < constraints.upper)
     if residual > 0 and constraints.has_cluster_caps and constraints.cluster_codes is not None:

@@ -1,0 +1,256 @@
+"""Walk-forward backtest kernels: windows, one traded window, and the stitched out-of-sample run.
+
+Conventions (all windows):
+
+* Rebalancing happens at the close of the last training date; the portfolio then holds the target
+  weights into the first test date. Turnover at the rebalance is sum_i |w_target_i - w_drifted_i|,
+  where w_drifted are the previous window's end weights after drifting with its returns. The first
+  rebalance starts from cash, so it counts full turnover sum_i |w_target_i| (buying the whole
+  book), and so does any window that does not directly follow the previous one (step > test: the
+  dates between test windows are not traded and the book is treated as cash).
+* Cost = turnover x cost_bps / 1e4, charged on the rebalance date as a deduction from that date's
+  portfolio return: net_1 = gross_1 - cost. Doubling cost_bps therefore lowers exactly the
+  rebalance dates' returns by the extra cost and nothing else.
+* Between rebalances weights drift with returns (buy and hold): holding_i,t = w_i prod_{s<=t}
+  (1 + r_i,s), portfolio value = sum of holdings + cash (1 - sum w), daily return = value_t /
+  value_{t-1} - 1.
+* A NaN return (an asset that does not trade that day: an equity at the weekend) contributes 0 to
+  its holding that day: its price did not move, so the holding's value did not change. This is the
+  holding's return, not a filled data point; the returns matrix itself is never modified.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from quant_core.errors import DataValidationError, ParamValidationError
+
+
+@dataclass(frozen=True)
+class Window:
+    """One walk-forward split. Dates are inclusive; the slices index the original row positions."""
+
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+    train_slice: slice
+    test_slice: slice
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One traded test window: daily returns (net and gross), the rebalance, and end weights."""
+
+    returns: pd.Series
+    gross_returns: pd.Series
+    turnover: float
+    cost: float
+    target_weights: pd.Series
+    end_weights: pd.Series
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Stitched out-of-sample returns and the per-window record.
+
+    `weights` has one row of target weights per window (indexed by the window's test start);
+    `turnover` and `costs` are indexed the same way.
+    """
+
+    returns: pd.Series
+    gross_returns: pd.Series
+    weights: pd.DataFrame
+    turnover: pd.Series
+    costs: pd.Series
+    windows: list[Window]
+
+
+def _positive_int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParamValidationError(
+            f"{name} must be an integer >= {minimum} (a number of rows), got {value!r}",
+            param=name,
+            value=value,
+            rule=f"int_ge_{minimum}",
+        )
+    return int(value)
+
+
+def _validated_index(index: pd.Index) -> pd.DatetimeIndex:
+    if not isinstance(index, pd.DatetimeIndex):
+        raise DataValidationError(
+            f"the returns index must be a DatetimeIndex, got {type(index).__name__}", source="returns", rule="datetime_index"
+        )
+    if index.tz is None or str(index.tz) != "UTC":
+        raise DataValidationError(
+            f"the returns index must be in UTC, got tz={index.tz}", source="returns", rule="utc_index"
+        )
+    if not index.is_unique:
+        raise DataValidationError(
+            f"the returns index has duplicate dates, e.g. {index[index.duplicated()][0]}", source="returns", rule="unique_dates"
+        )
+    if not index.is_monotonic_increasing:
+        raise DataValidationError("the returns index must be sorted by date", source="returns", rule="sorted_dates")
+    return index
+
+
+def walk_forward_windows(index: pd.Index, train: int, test: int, step: int | None = None) -> list[Window]:
+    """Rolling windows: `train` rows to fit, the next `test` rows to trade, moving by `step` rows.
+
+    Test windows never overlap their train window nor each other (`step >= test`; default
+    `step = test`, which gives contiguous test windows). Only full test windows are produced; the
+    rows after the last full window are left out.
+    """
+    index = _validated_index(index)
+    train = _positive_int(train, "train", 2)
+    test = _positive_int(test, "test", 1)
+    step = test if step is None else _positive_int(step, "step", 1)
+    if step < test:
+        raise ParamValidationError(
+            f"step {step} < test {test}: test windows would overlap and stitched returns would count dates twice",
+            param="step",
+            value=step,
+            rule="step_ge_test",
+        )
+    if train + test > len(index):
+        raise ParamValidationError(
+            f"train {train} + test {test} = {train + test} rows, but the index has only {len(index)} rows",
+            param="train",
+            value=train,
+            rule="train_plus_test_le_rows",
+        )
+    windows = []
+    for start in range(0, len(index) - train - test + 1, step):
+        train_slice = slice(start, start + train)
+        test_slice = slice(start + train, start + train + test)
+        windows.append(
+            Window(
+                train_start=index[train_slice.start],
+                train_end=index[train_slice.stop - 1],
+                test_start=index[test_slice.start],
+                test_end=index[test_slice.stop - 1],
+                train_slice=train_slice,
+                test_slice=test_slice,
+            )
+        )
+    return windows
+
+
+def _validated_weights(weights: pd.Series, name: str, symbols: pd.Index | None) -> pd.Series:
+    if not isinstance(weights, pd.Series):
+        raise DataValidationError(f"{name} must be a pandas Series, got {type(weights).__name__}", source=name, rule="series")
+    weights = weights.rename(index=str).astype("float64")
+    if not weights.index.is_unique:
+        raise DataValidationError(f"{name} has duplicate symbols", source=name, rule="unique_symbols")
+    bad = weights.index[~np.isfinite(weights.to_numpy())]
+    if len(bad):
+        raise DataValidationError(f"{name} has a non-finite weight", source=name, row=str(bad[0]), rule="finite")
+    if symbols is not None:
+        unknown = sorted(set(weights.index[weights.to_numpy() != 0]) - set(symbols))
+        if unknown:
+            raise DataValidationError(
+                f"{name} hold symbols with no returns in the test window: {unknown[:5]}", source=name, rule="known_symbols"
+            )
+    return weights
+
+
+def simulate_window(
+    weights: pd.Series,
+    test_returns: pd.DataFrame,
+    previous_weights: pd.Series | None = None,
+    cost_bps: float = 0.0,
+) -> WindowResult:
+    """Trade one test window: rebalance to `weights`, then hold (drift) to the end; see module docs."""
+    if not isinstance(test_returns, pd.DataFrame) or test_returns.empty:
+        raise DataValidationError("test returns must be a non-empty DataFrame", source="test_returns", rule="non_empty")
+    if isinstance(cost_bps, bool) or not isinstance(cost_bps, (int, float)) or not math.isfinite(cost_bps) or cost_bps < 0:
+        raise ParamValidationError(
+            f"cost_bps must be a finite number >= 0, got {cost_bps!r}", param="cost_bps", value=cost_bps, rule="ge_0"
+        )
+    returns = test_returns.rename(columns=str)
+    symbols = pd.Index(sorted(returns.columns))
+    if not symbols.is_unique:
+        raise DataValidationError("test returns have duplicate columns", source="test_returns", rule="unique_symbols")
+    target = _validated_weights(weights, "weights", symbols).reindex(symbols, fill_value=0.0)
+    values = returns[symbols].to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        raise DataValidationError("test returns contain an infinite value", source="test_returns", rule="finite_or_nan")
+    # A day without trading leaves the holding unchanged (see module docstring); not a data fill.
+    holding_returns = np.where(np.isnan(values), 0.0, values)
+    growth = np.cumprod(1.0 + holding_returns, axis=0)
+    holdings = growth * target.to_numpy()
+    cash = 1.0 - float(target.sum())
+    value = holdings.sum(axis=1) + cash
+    previous_value = np.concatenate(([1.0], value[:-1]))
+    gross = value / previous_value - 1.0
+    if previous_weights is None:
+        turnover = float(np.abs(target.to_numpy()).sum())
+    else:
+        previous = _validated_weights(previous_weights, "previous_weights", None)
+        universe = target.index.union(previous.index)
+        turnover = float(
+            np.abs(target.reindex(universe, fill_value=0.0) - previous.reindex(universe, fill_value=0.0)).sum()
+        )
+    cost = turnover * float(cost_bps) / 1e4
+    net = gross.copy()
+    net[0] -= cost
+    end_weights = pd.Series(holdings[-1] / value[-1], index=symbols, name="weight")
+    return WindowResult(
+        returns=pd.Series(net, index=returns.index, name="return"),
+        gross_returns=pd.Series(gross, index=returns.index, name="gross_return"),
+        turnover=turnover,
+        cost=cost,
+        target_weights=target.rename("weight"),
+        end_weights=end_weights,
+    )
+
+
+def walk_forward(
+    returns: pd.DataFrame,
+    *,
+    train: int,
+    test: int,
+    step: int | None = None,
+    allocate: Callable[[pd.DataFrame], pd.Series],
+    cost_bps: float = 0.0,
+) -> BacktestResult:
+    """Walk-forward backtest: per window, `allocate(train_returns)` then trade the test window.
+
+    `allocate` sees only the train rows of the window (columns sorted by symbol): no look-ahead.
+    The stitched returns are out-of-sample only (the concatenated test windows). Weights drift
+    across consecutive windows, so each rebalance's turnover is measured from the drifted book.
+    """
+    if not isinstance(returns, pd.DataFrame) or returns.shape[1] == 0:
+        raise DataValidationError("returns must be a DataFrame with at least one column", source="returns", rule="non_empty")
+    returns = returns.rename(columns=str)
+    returns = returns[sorted(returns.columns)]
+    windows = walk_forward_windows(returns.index, train, test, step)
+    results: list[WindowResult] = []
+    previous: WindowResult | None = None
+    previous_stop: int | None = None
+    for window in windows:
+        weights = allocate(returns.iloc[window.train_slice])
+        contiguous = previous is not None and previous_stop == window.test_slice.start
+        result = simulate_window(
+            weights,
+            returns.iloc[window.test_slice],
+            previous.end_weights if contiguous and previous is not None else None,
+            cost_bps,
+        )
+        results.append(result)
+        previous, previous_stop = result, window.test_slice.stop
+    rebalance_dates = pd.DatetimeIndex([w.test_start for w in windows], name="rebalance")
+    return BacktestResult(
+        returns=pd.concat([r.returns for r in results]),
+        gross_returns=pd.concat([r.gross_returns for r in results]),
+        weights=pd.DataFrame([r.target_weights.to_numpy() for r in results], index=rebalance_dates, columns=returns.columns),
+        turnover=pd.Series([r.turnover for r in results], index=rebalance_dates, name="turnover"),
+        costs=pd.Series([r.cost for r in results], index=rebalance_dates, name="cost"),
+        windows=windows,
+    )
