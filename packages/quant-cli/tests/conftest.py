@@ -85,11 +85,19 @@ def home(tmp_path: Path) -> Path:
 def cli(home: Path) -> Invoke:
     """`cli("stage", "list", "--json")` runs `quant --home <tmp> stage list --json` on the toy SDK."""
 
-    def invoke(*args: str, failing_sleeves: Sequence[str] = (), use_home_option: bool = True, env: dict[str, str] | None = None) -> Result:
+    def invoke(
+        *args: str,
+        failing_sleeves: Sequence[str] = (),
+        toy_only: bool = False,
+        use_home_option: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> Result:
+        """`toy_only`: quant-core's toy registry alone, whose stages worker processes can import."""
+
         def factory(resolved_home: Any) -> QuantSDK:
             return QuantSDK(
                 home=resolved_home,
-                registry=cli_test_registry(),
+                registry=toy_registry() if toy_only else cli_test_registry(),
                 profiles=ProfileCatalog([toy_profiles(failing_sleeves=tuple(failing_sleeves))]),
             )
 
