@@ -104,11 +104,21 @@ def coerce_value(text: Any, schema: dict[str, Any], root: dict[str, Any] | None 
         return text
     root = root if root is not None else schema
     errors = []
+    outside_enum: list[Any] = []
     for option in _alternatives(schema, root):
         try:
-            return _coerce_one(text, option, root)
+            value = _coerce_one(text, option, root)
         except (ValueError, json.JSONDecodeError) as exc:
             errors.append(str(exc))
+            continue
+        # "null" for `Mode | None` is the null, not a string outside the enum: prefer an
+        # alternative that admits the value.
+        if "enum" in option and value not in option["enum"]:
+            outside_enum.append(value)
+            continue
+        return value
+    if outside_enum:
+        return outside_enum[0]  # let validation report the enum rule
     raise ValueError("; ".join(errors) or "no type accepts it")
 
 
