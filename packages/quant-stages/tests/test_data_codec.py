@@ -160,3 +160,17 @@ def test_corrupt_bytes() -> None:
     with pytest.raises(DataValidationError) as info:
         frame_from_parquet_bytes(b"PAR1 garbage")
     assert info.value.rule == "unreadable-parquet"
+
+
+def test_fast_float_path_builds_the_same_arrow_table_as_pandas() -> None:
+    from quant_stages.data.codec import _arrow_table
+
+    frame = _returns()
+    fast = _arrow_table(frame)
+    assert fast.equals(pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None))
+    assert fast.column("NYSE:IBM").null_count == 2  # NaN stored as null, like from_pandas
+
+
+def test_mixed_float_and_text_frame_round_trips_through_the_general_path() -> None:
+    frame = _returns().assign(note=["a", None, "c", "d", "e", "f"])
+    pd.testing.assert_frame_equal(frame_from_parquet_bytes(frame_to_parquet_bytes(frame)), frame, check_freq=False)

@@ -11,9 +11,13 @@ instead writes:
 - the index as a leading column `__index__` (a `RangeIndex` as three numbers in the metadata);
 - one schema metadata key, `quant.frame`, holding canonical JSON (sorted keys, no spaces) with
   the index kind and name and the column-axis name; nothing that depends on the clock;
-- with every writer option pinned (zstd level 3, dictionary encoding, statistics, Parquet 2.6,
-  data page v1, one row group up to 1,048,576 rows), so the bytes depend only on the frame and
-  on the pyarrow version (which Parquet records as `created_by`).
+- with every writer option pinned (zstd level 1; floats in byte-stream-split encoding, which
+  compresses them, and other columns dictionary-encoded; statistics; Parquet 2.6; data page v1;
+  one row group up to 1,048,576 rows), so the bytes depend only on the frame and on the pyarrow
+  version (which Parquet records as `created_by`).
+
+A frame whose columns are all float64 (the returns contract) takes a fast path in both
+directions: one 2-D array instead of pandas' column-by-column conversion, same bytes.
 
 Decoding gives back the index (with its name, type and time zone), the column order, names and
 dtypes for numpy dtypes, `str` text and categoricals. Nullable extension dtypes (`Int64`,
@@ -28,6 +32,7 @@ import io
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,8 +46,7 @@ _INDEX_FIELD = "__index__"
 _ROW_GROUP_SIZE = 1 << 20
 _WRITE_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
-    "compression_level": 3,
-    "use_dictionary": True,
+    "compression_level": 1,
     "write_statistics": True,
     "version": "2.6",
     "data_page_version": "1.0",
@@ -95,7 +99,7 @@ def frame_to_parquet_bytes(df: pd.DataFrame) -> bytes:
     _check_label(df.columns.name, "the column-axis name")
     index_meta = _index_metadata(df.index)
 
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = _arrow_table(df)
     if index_meta["kind"] == "column":
         table = table.add_column(0, _INDEX_FIELD, pa.array(df.index))
     narrowed = pa.schema(
@@ -110,9 +114,43 @@ def frame_to_parquet_bytes(df: pd.DataFrame) -> bytes:
     canonical = json.dumps(metadata, sort_keys=True, separators=(",", ":"))
     table = table.cast(narrowed).replace_schema_metadata({_METADATA_KEY: canonical.encode()})
 
+    floating = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+    dictionary = [
+        f.name
+        for f in table.schema
+        if not (pa.types.is_floating(f.type) or pa.types.is_timestamp(f.type))
+    ]
     sink = io.BytesIO()
-    pq.write_table(table, sink, **_WRITE_OPTIONS)
+    pq.write_table(
+        table,
+        sink,
+        use_dictionary=dictionary,
+        use_byte_stream_split=floating,
+        **_WRITE_OPTIONS,
+    )
     return sink.getvalue()
+
+
+def _all_float64(dtypes: Any) -> bool:
+    return len(dtypes) > 0 and all(dtype == np.float64 for dtype in dtypes)
+
+
+def _arrow_table(df: pd.DataFrame) -> pa.Table:
+    """The frame's columns as Arrow arrays; NaN becomes null, as `Table.from_pandas` does."""
+    if _all_float64(df.dtypes.to_numpy()):
+        block = np.asfortranarray(df.to_numpy(dtype=np.float64))
+        arrays = [pa.array(block[:, j], from_pandas=True) for j in range(block.shape[1])]
+        return pa.Table.from_arrays(arrays, names=list(df.columns))
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _frame_from_table(table: pa.Table) -> pd.DataFrame:
+    if table.num_columns and all(pa.types.is_float64(field.type) for field in table.schema):
+        block = np.empty((table.num_rows, table.num_columns), dtype=np.float64, order="F")
+        for j, column in enumerate(table.columns):
+            block[:, j] = column.to_numpy()  # nulls come back as NaN
+        return pd.DataFrame(block)
+    return table.to_pandas()
 
 
 def frame_from_parquet_bytes(data: bytes) -> pd.DataFrame:
@@ -142,7 +180,7 @@ def frame_from_parquet_bytes(data: bytes) -> pd.DataFrame:
     if table.num_columns == 0:
         frame = pd.DataFrame(index=index)
     else:
-        frame = table.to_pandas()
+        frame = _frame_from_table(table)
         frame.index = index
     frame.columns = pd.Index(table.column_names, dtype="str", name=metadata["columns_name"])
     return frame

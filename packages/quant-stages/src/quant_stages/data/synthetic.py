@@ -13,7 +13,7 @@ The model, per asset i of sector s in asset class c, in log-return terms:
   idiosyncratic noise; each is unit-variance Student-t (nu = 5, fat tails) times a stochastic
   volatility multiplier exp(h_t - tau^2), h an AR(1) in log-volatility (Taylor, 1986, "Modelling
   Financial Time Series"). That gives the volatility clustering of a GARCH(1,1) and, unlike the
-  GARCH recursion, is computed for all assets at once with a linear filter (no loop over days).
+  GARCH recursion, is computed for all assets at once as a linear filter (no loop over days).
 - Loadings split each asset's variance between market, sector and own noise (about
   25-35% / 30-45% / the rest), so correlation is highest within a sector and hierarchical
   clustering on correlation distance recovers the sectors.
@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from quant_core.errors import ParamValidationError
-from scipy.signal import lfilter
 
 from quant_stages.data.returns import INDEX_NAME, TIME_UNIT
 
@@ -232,12 +231,37 @@ def _student_t(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.standard_t(STUDENT_T_DOF, size=shape) * np.sqrt((STUDENT_T_DOF - 2) / STUDENT_T_DOF)
 
 
+_MAX_BLOCK_GROWTH = 1e4
+
+
+def _ar1_filter(shocks: np.ndarray, phi: float, before: np.ndarray | None = None) -> np.ndarray:
+    """y_t = phi * y_{t-1} + shocks_t along axis 0, for every column at once; y_{-1} = `before`.
+
+    Closed form per block of L days: y_{t0+k} = phi^k (phi y_{t0-1} + sum_{j<=k} phi^-j x_{t0+j}),
+    a cumulative sum. L keeps phi^-L <= 1e4 so the weights stay well-conditioned; the loop is over
+    blocks (a few for phi near 1), never over days. Same result as scipy.signal.lfilter([1],
+    [1, -phi]) without importing scipy.signal.
+    """
+    n_days = shocks.shape[0]
+    block = max(1, min(n_days, int(np.log(_MAX_BLOCK_GROWTH) / -np.log(phi)))) if phi > 0 else 1
+    powers = phi ** np.arange(block, dtype=np.float64)
+    out = np.empty_like(shocks, dtype=np.float64)
+    carry = np.zeros(shocks.shape[1:]) if before is None else np.asarray(before, dtype=np.float64)
+    for start in range(0, n_days, block):
+        chunk = shocks[start : start + block]
+        size = chunk.shape[0]
+        grown = np.cumsum(chunk / powers[:size, np.newaxis], axis=0) + phi * carry
+        out[start : start + size] = grown * powers[:size, np.newaxis]
+        carry = out[start + size - 1]
+    return out
+
+
 def _volatility_multiplier(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """exp(h_t - tau^2) with h a stationary AR(1): unit mean square, clustered over time."""
     phi, tau = VOL_PERSISTENCE, VOL_OF_VOL
     shocks = rng.standard_normal(shape) * (tau * np.sqrt(1 - phi**2))
-    start = rng.standard_normal((1, shape[1])) * tau  # h_{-1}, drawn from the stationary law
-    log_vol, _ = lfilter([1.0], [1.0, -phi], shocks, axis=0, zi=phi * start)
+    before = rng.standard_normal(shape[1]) * tau  # h_{-1}, drawn from the stationary law
+    log_vol = _ar1_filter(shocks, phi, before)
     return np.exp(log_vol - tau**2)
 
 
@@ -376,7 +400,7 @@ def generate_market(
     is_trend = role == "trend"
     drift[is_trend] = vol[is_trend] * rng.uniform(*TREND_DRIFT, int(is_trend.sum()))
     phi = TREND_AUTOCORRELATION
-    own[:, is_trend] = lfilter([np.sqrt(1 - phi**2)], [1.0, -phi], own[:, is_trend], axis=0)
+    own[:, is_trend] = np.sqrt(1 - phi**2) * _ar1_filter(own[:, is_trend], phi)
 
     log_returns = drift + vol * (
         market_loading * market + sector_loading * sectors[:, sector_of] + own_loading * own
