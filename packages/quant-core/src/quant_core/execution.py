@@ -106,6 +106,8 @@ def execute_stage(
         output = stage.execute(context)
         _check_contract(spec.id, context, output, input_view, trail_length)
         stage.outputs(output)
+        output = _with_stage_params(output, stage_id, normalised_params)
+        output_hash = _json_hash(spec.id, output)
     except Exception as exc:
         ledger("failed", error=f"{type(exc).__name__}: {exc}")
         if isinstance(exc, StageFailedError):
@@ -114,8 +116,6 @@ def execute_stage(
 
     before = context.model_dump(mode="json")
     after = output.model_dump(mode="json")
-    output = _with_stage_params(output, stage_id, normalised_params)
-    output_hash = content_hash(output.cache_view())
     runtime.cache.put(
         key,
         CacheEntry(
@@ -129,6 +129,13 @@ def execute_stage(
     record.write_context(record.context_name(step, stage_id), output)
     ledger("succeeded", output_hash=output_hash)
     return output
+
+
+def _json_hash(stage_id: str, output: RunContext) -> str:
+    try:
+        return content_hash(output.cache_view())
+    except ValueError as exc:  # NaN or infinity: JSON has neither
+        raise ValueError(f"stage {stage_id} returned a context that is not JSON: {exc} (use null for undefined numbers)") from None
 
 
 def _with_stage_params(context: RunContext, stage_id: str, params: dict[str, Any]) -> RunContext:

@@ -1,0 +1,45 @@
+"""Aligning return streams that trade on different calendars, without dropping returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Alignment:
+    returns: pd.DataFrame
+    compounded: dict[str, int]      # per stream: returns folded into a later common date
+    outside: dict[str, int]         # per stream: returns before the common start or after its end
+
+
+def align_by_compounding(streams: Mapping[str, pd.Series]) -> Alignment:
+    """Put streams on their common calendar: the dates on which every stream trades, from the
+    latest first date to the earliest last date. A stream's return on a date that is not common
+    is compounded into its next common date ((1+r1)(1+r2)-1), never dropped; only returns outside
+    the common span (before every stream has started, after one has ended) are left out, and
+    counted."""
+    cleaned = {name: s.dropna().sort_index() for name, s in sorted(streams.items())}
+    start = max(s.index[0] for s in cleaned.values())
+    end = min(s.index[-1] for s in cleaned.values())
+    common: pd.Index | None = None
+    for series in cleaned.values():
+        dates = series.index[(series.index >= start) & (series.index <= end)]
+        common = dates if common is None else common.intersection(dates)
+    assert common is not None
+    columns, compounded, outside = {}, {}, {}
+    for name, series in cleaned.items():
+        # the first common date takes only its own return: earlier ones predate the common span
+        inside = series[(series.index >= common[0]) & (series.index <= common[-1])]
+        bucket = common[np.searchsorted(common.values, inside.index.values, side="left")]
+        growth = (1.0 + inside).groupby(bucket).prod() - 1.0
+        columns[name] = growth.reindex(common)
+        compounded[name] = int(len(inside) - len(common))
+        outside[name] = int(len(series) - len(inside))
+    frame = pd.DataFrame(columns, index=common)
+    frame.index.name = "date"
+    return Alignment(returns=frame, compounded=compounded, outside=outside)
+

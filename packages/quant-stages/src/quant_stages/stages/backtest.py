@@ -1,0 +1,110 @@
+"""allocation.backtest: an honest walk-forward backtest of the whole selection and allocation."""
+
+from __future__ import annotations
+
+import pandas as pd
+from pydantic import Field, model_validator
+from quant_core.context import AuditEvent, SelectionContext
+from quant_core.errors import DataValidationError, ParamValidationError
+from quant_core.stage import Stage, StageOutputs, StageParams
+
+from quant_stages.data.returns import periods_per_year
+from quant_stages.frames import put_frame, put_series
+from quant_stages.kernels.allocation_types import AllocationFailedError
+from quant_stages.kernels.backtest import walk_forward
+from quant_stages.kernels.metrics import performance_metrics
+from quant_stages.numbers import json_safe
+from quant_stages.stages.inputs import returns_of
+
+#: The stages redone on every train window, in order, with the params the pipeline ran them with.
+WINDOW_STAGES = (
+    "selection.features", "selection.inference", "selection.clustering",
+    "selection.policy", "selection.synthesis", "allocation.optimize",
+)
+
+
+class BacktestParams(StageParams):
+    train: int = Field(default=504, ge=30, description="train window length (trading dates)")
+    test: int = Field(default=63, ge=1, description="test window length (trading dates)")
+    step: int | None = Field(default=None, ge=1, description="distance between window starts (default: test)")
+    cost_bps: float = Field(default=10.0, ge=0.0, description="transaction cost in basis points of turnover")
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> BacktestParams:
+        if self.step is not None and self.step < self.test:
+            raise ValueError(f"step={self.step} < test={self.test} would trade overlapping test windows")
+        return self
+
+
+class Backtest(Stage[SelectionContext]):
+    """Walk-forward backtest (Pardo 2008): on each window the selection stages and the allocation
+    are recomputed from the train window alone, with the very params this run used for them;
+    then the test window is traded, weights drifting with returns between rebalances, and costs
+    are charged in basis points of turnover at each rebalance. Metrics come from the stitched
+    out-of-sample returns only, annualised by the portfolio's calendar.
+
+    A window whose selection vetoes everything, selects too few positions for the weight caps, or
+    whose allocation fails in every engine of its fallback chain holds cash, and the audit trail
+    says so (the summary counts `cash_windows`).
+    """
+
+    id = "allocation.backtest"
+    version = "1"
+    tags = ("allocation", "backtest")
+    context_type = SelectionContext
+    Params = BacktestParams
+
+    class Outputs(StageOutputs):
+        backtest: dict
+
+    def execute(self, context: SelectionContext) -> SelectionContext:
+        from quant_stages.stages import STAGE_CLASSES  # the catalogue imports this module
+
+        p = self.params
+        returns = returns_of(self.artifacts, context)
+        returns = returns.loc[returns.notna().any(axis=1)]  # dates on which nothing trades carry no return
+        if len(returns) < p.train + p.test:
+            raise DataValidationError(
+                f"{len(returns)} trading dates are fewer than train + test = {p.train + p.test}",
+                column=None, rule="too-short",
+            )
+        cash_windows: list[dict] = []
+
+        def allocate(train: pd.DataFrame) -> pd.Series:
+            window = SelectionContext(run_id=context.run_id, profile=context.profile, raw_pool=context.raw_pool,
+                                      returns=put_frame(self.artifacts, train))
+            try:
+                for stage_id in WINDOW_STAGES:
+                    params = context.params.get(stage_id, {})
+                    window = STAGE_CLASSES[stage_id](artifacts=self.artifacts, **params).execute(window)
+            # Data-dependent failures only: the params themselves already ran on the full sample
+            # (allocation.optimize precedes this stage), so an infeasible cap here means this
+            # window selected too few positions for it.
+            except (DataValidationError, AllocationFailedError, ParamValidationError) as exc:
+                cash_windows.append({"train_end": train.index[-1].isoformat(), "reason": str(exc)})
+                return pd.Series(dtype="float64")
+            from quant_stages.frames import get_frame
+
+            table = get_frame(self.artifacts, window.weights, what="window weights")
+            return table.groupby("symbol", sort=True)["net_weight"].sum()
+
+        result = walk_forward(returns, train=p.train, test=p.test, step=p.step or p.test, allocate=allocate, cost_bps=p.cost_bps)
+        stitched = result.returns.rename("return")
+        ppy = float(periods_per_year(stitched.to_frame()).iloc[0])
+        metrics = performance_metrics(stitched, ppy, turnover=result.turnover, costs=result.costs)
+        returns_ref = put_series(self.artifacts, stitched, "return")
+        weights_ref = put_frame(self.artifacts, result.weights)
+        events = [AuditEvent(
+            stage_id=self.SPEC.id, level="warning", code="cash-window",
+            message=f"window ending {w['train_end']} held cash: {w['reason']}", data=w,
+        ) for w in cash_windows]
+        summary = json_safe(metrics) | {
+            "windows": len(result.windows), "cash_windows": len(cash_windows),
+            "start": stitched.index[0].isoformat(), "end": stitched.index[-1].isoformat(),
+            "periods_per_year": ppy, "cost_bps": p.cost_bps,
+        }
+        return context.model_copy(update={
+            "backtest": summary,
+            "artifacts": context.with_artifacts(backtest_returns=returns_ref, backtest_weights=weights_ref),
+            "audit_trail": context.with_events(*events),
+        })

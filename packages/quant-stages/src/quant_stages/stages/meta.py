@@ -1,0 +1,149 @@
+"""The meta-portfolio: align sleeve returns, weight the sleeves, flatten to assets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+from quant_core.context import AuditEvent, MetaContext
+from quant_core.errors import DataValidationError
+from quant_core.stage import Stage, StageOutputs
+
+from quant_stages.allocation import BaseEngine, EngineParams, allocation_record, project_to_box, run_engine
+from quant_stages.calendars import align_by_compounding
+from quant_stages.data.returns import periods_per_year
+from quant_stages.frames import get_frame, get_series, put_frame
+from quant_stages.kernels.constraints import WeightBounds
+
+SLEEVE_RETURNS = "backtest_returns"
+SLEEVE_WEIGHTS = "weights"
+
+
+def _succeeded(context: MetaContext):
+    results = [r for r in context.sleeve_results if r.status == "succeeded"]
+    if not results:
+        raise DataValidationError(
+            "the meta context holds no succeeded sleeve results: run the sleeves' fan-out first", rule="missing-input"
+        )
+    return sorted(results, key=lambda r: r.name)
+
+
+class MetaReturns(Stage[MetaContext]):
+    """Align the sleeves' out-of-sample return streams, each named by its sleeve and read from the
+    sleeve run recorded in the context (never "the latest run on disk"). Calendars are aligned by
+    compounding the returns of days a sleeve trades but another does not into the next common
+    day, never by dropping them.
+    """
+
+    id = "meta.returns"
+    version = "1"
+    tags = ("meta",)
+    context_type = MetaContext
+
+    class Outputs(StageOutputs):
+        meta_returns: dict
+
+    def execute(self, context: MetaContext) -> MetaContext:
+        streams = {}
+        for result in _succeeded(context):
+            ref = result.artifacts.get(SLEEVE_RETURNS)
+            if ref is None:
+                raise DataValidationError(
+                    f"sleeve {result.name!r} (run {result.run_id}) has no {SLEEVE_RETURNS!r} artifact",
+                    rule="missing-input",
+                )
+            streams[result.name] = get_series(self.artifacts, ref, what=f"returns of sleeve {result.name}")
+        aligned = align_by_compounding(streams)
+        ref = put_frame(self.artifacts, aligned.returns)
+        event = AuditEvent(
+            stage_id=self.SPEC.id, code="aligned",
+            message=f"{len(streams)} sleeves on {len(aligned.returns)} common dates",
+            data={"compounded": aligned.compounded, "outside_common_span": aligned.outside},
+        )
+        return context.model_copy(update={
+            "meta_returns": ref, "artifacts": context.with_artifacts(meta_returns=ref),
+            "audit_trail": context.with_events(event),
+        })
+
+
+class MetaOptimizeParams(EngineParams):
+    engine: BaseEngine = Field(default="risk_parity", description="engine across sleeves")
+
+
+class MetaOptimize(Stage[MetaContext]):
+    """Weights across sleeves with any engine, within each sleeve's min and max weight (from the
+    meta profile). Equal bounds for every sleeve go into the engine itself; distinct bounds are
+    met by the Euclidean projection of the engine's weights onto the bounded simplex."""
+
+    id = "meta.optimize"
+    version = "1"
+    tags = ("meta",)
+    context_type = MetaContext
+    Params = MetaOptimizeParams
+
+    class Outputs(StageOutputs):
+        meta_weights: dict[str, float]
+
+    def execute(self, context: MetaContext) -> MetaContext:
+        returns = get_frame(self.artifacts, context.meta_returns, what="meta returns (run meta.returns first)")
+        names = list(returns.columns)
+        specs = {s.name: s for s in context.sleeves}
+        lower = np.array([specs[n].min_weight if n in specs else 0.0 for n in names])
+        upper = np.array([specs[n].max_weight if n in specs else 1.0 for n in names])
+        uniform = bool(np.all(lower == lower[0]) and np.all(upper == upper[0]))
+        bounds = WeightBounds(min_weight=float(lower[0]), max_weight=float(upper[0])) if uniform else WeightBounds()
+        result = run_engine(self.params, returns, bounds=bounds, ppy=periods_per_year(returns))
+        weights = result.weights.reindex(names).to_numpy()
+        projected = uniform is False
+        if projected:
+            weights = project_to_box(weights, lower, upper, what="meta.optimize")
+        meta_weights = {n: float(w) for n, w in zip(names, weights)}
+        event = AuditEvent(
+            stage_id=self.SPEC.id, code="weighted",
+            message=f"engine {result.engine} across {len(names)} sleeves" + (" (projected onto sleeve bounds)" if projected else ""),
+            data=allocation_record(result) | {"projected": projected},
+        )
+        return context.model_copy(update={"meta_weights": meta_weights, "audit_trail": context.with_events(event)})
+
+
+class MetaFlatten(Stage[MetaContext]):
+    """Project to asset level: asset weight = sum over sleeves of sleeve weight x the sleeve's net
+    asset weight, so long and short positions in the same asset across sleeves net out. Each
+    asset keeps its contributors (sleeve, sleeve weight, net weight, contribution)."""
+
+    id = "meta.flatten"
+    version = "1"
+    tags = ("meta",)
+    context_type = MetaContext
+
+    class Outputs(StageOutputs):
+        flattened_weights: dict
+
+    def execute(self, context: MetaContext) -> MetaContext:
+        if not context.meta_weights:
+            raise DataValidationError("no meta weights: run meta.optimize first", rule="missing-input")
+        contributions: dict[str, list[dict]] = {}
+        for result in _succeeded(context):
+            sleeve_weight = context.meta_weights.get(result.name, 0.0)
+            table = get_frame(self.artifacts, result.artifacts.get(SLEEVE_WEIGHTS), what=f"weights of sleeve {result.name}")
+            per_asset = table.groupby("symbol", sort=True)["net_weight"].sum()
+            for symbol, net in per_asset.items():
+                contributions.setdefault(str(symbol), []).append({
+                    "sleeve": result.name, "sleeve_weight": sleeve_weight,
+                    "net_weight": float(net), "contribution": sleeve_weight * float(net),
+                })
+        rows = []
+        for symbol in sorted(contributions):
+            parts = contributions[symbol]
+            net = float(sum(p["contribution"] for p in parts))
+            rows.append({
+                "symbol": symbol, "net_weight": net,
+                "gross_weight": float(sum(abs(p["contribution"]) for p in parts)),
+                "direction": "long" if net > 0 else "short" if net < 0 else "flat",
+                "n_sleeves": len(parts), "contributors": json.dumps(parts, sort_keys=True),
+            })
+        frame = pd.DataFrame(rows, columns=["symbol", "net_weight", "gross_weight", "direction", "n_sleeves", "contributors"])
+        ref = put_frame(self.artifacts, frame)
+        return context.model_copy(update={"flattened_weights": ref, "artifacts": context.with_artifacts(flattened_weights=ref)})
