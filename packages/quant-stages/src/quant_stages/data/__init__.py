@@ -1,0 +1,1 @@
+"""Data contracts, readers, validators, codecs and the embedded synthetic market."""
