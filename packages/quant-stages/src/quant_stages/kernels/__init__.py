@@ -1,0 +1,1 @@
+"""Pure numerical kernels (numpy/scipy/cvxpy): no stages, no I/O, no registry."""
