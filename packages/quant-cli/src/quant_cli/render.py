@@ -91,7 +91,8 @@ def stage_list(console: Console, document: dict[str, Any]) -> None:
         line(console, "no stages installed (install quant-stages, or a package that provides some)")
         return
     table = Table(title=f"{len(stages)} stage(s)", title_justify="left")
-    for name in ("id", "version", "tags", "context", "description"):
+    table.add_column("id", no_wrap=True)
+    for name in ("version", "tags", "context", "description"):
         table.add_column(name, overflow="fold")
     for stage in stages:
         table.add_row(
@@ -196,8 +197,11 @@ def dataset_list(console: Console, document: dict[str, Any]) -> None:
 
 def stages_table(title: str, rows: Sequence[dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
-    for name, justify in (("#", "right"), ("stage", "left"), ("status", "left"), ("cache", "left"), ("duration", "right")):
-        table.add_column(name, justify=justify, overflow="fold")
+    table.add_column("#", justify="right")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("status", overflow="fold")
+    table.add_column("cache")
+    table.add_column("duration", justify="right")
     for row in rows:
         cache = "hit" if row["cache_hit"] else ""
         status = status_text(row["status"])
@@ -209,8 +213,9 @@ def stages_table(title: str, rows: Sequence[dict[str, Any]]) -> Table:
 
 def sleeves_table(sleeves: Sequence[dict[str, Any]]) -> Table:
     table = Table(title="sleeves", title_justify="left")
-    for name in ("sleeve", "profile", "status", "stages", "cached", "duration", "run id"):
+    for name in ("sleeve", "profile", "status", "stages", "cached", "duration"):
         table.add_column(name, overflow="fold")
+    table.add_column("run id", no_wrap=True)
     for sleeve in sleeves:
         stages = sleeve["stages"]
         table.add_row(
@@ -255,12 +260,16 @@ def run_list(console: Console, document: dict[str, Any]) -> None:
         line(console, "no runs recorded yet")
         return
     table = Table(title=f"{len(runs)} run(s)", title_justify="left")
-    for name in ("run id", "kind", "target", "profile", "status", "executor", "started", "duration"):
-        table.add_column(name, overflow="fold")
+    table.add_column("run id", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("target", overflow="fold")
+    table.add_column("profile", overflow="fold")
+    for name in ("status", "executor", "started (UTC)", "duration"):
+        table.add_column(name, no_wrap=True)
     for run in runs:
         table.add_row(
             run["run_id"], run["kind"], run["target"], run["profile"] or "—", status_text(run["status"]),
-            run["executor"], run["started_at"][:19].replace("T", " "),
+            run["executor"], run["started_at"][5:19].replace("T", " "),
             fmt_duration(_seconds_between(run["started_at"], run["finished_at"])),
         )
     console.print(table)
@@ -301,12 +310,18 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
 
 def ledger_table(title: str, ledger: Sequence[dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
-    for name in ("#", "stage", "attempt", "status", "cache", "duration", "started", "error"):
-        table.add_column(name, overflow="fold")
+    table.add_column("#", justify="right")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("try", justify="right")
+    table.add_column("status")
+    table.add_column("cache")
+    table.add_column("duration", justify="right")
+    table.add_column("started (UTC)", no_wrap=True)
+    table.add_column("error", overflow="fold")
     for entry in ledger:
         table.add_row(
             str(entry["step"]), entry["stage_id"], str(entry["attempt"]), status_text(entry["status"]),
             "hit" if entry["cache_hit"] else "", fmt_duration(entry["duration_s"]),
-            entry["started_at"][:19].replace("T", " "), entry["error"] or "",
+            entry["started_at"][11:19], entry["error"] or "",
         )
     return table

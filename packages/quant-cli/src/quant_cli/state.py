@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import typer
 from quant_core.home import QuantHome
@@ -37,15 +39,27 @@ class CliState:
     def out(self) -> Console:
         """Human output (stdout). Bound to the stream current when first used."""
         if self._out is None:
-            self._out = Console(file=sys.stdout, highlight=False)
+            self._out = make_console(sys.stdout)
         return self._out
 
     @property
     def err(self) -> Console:
         """Progress and notes (stderr): never mixed into what a script reads from stdout."""
         if self._err is None:
-            self._err = Console(file=sys.stderr, highlight=False)
+            self._err = make_console(sys.stderr)
         return self._err
+
+
+#: Width of tables written to a file or a pipe, where there is no terminal to fit (Rich would
+#: otherwise assume 80 columns and fold every run id). `COLUMNS` still wins when set.
+UNBOUNDED_WIDTH = 160
+
+
+def make_console(stream: TextIO) -> Console:
+    console = Console(file=stream, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = UNBOUNDED_WIDTH
+    return console
 
 
 def get_state(ctx: typer.Context) -> CliState:
