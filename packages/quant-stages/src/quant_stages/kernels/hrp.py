@@ -86,7 +86,7 @@ def recursive_bisection(ordered_cov: np.ndarray) -> np.ndarray:
         return double_sum / (weight_total * weight_total)
 
     weights = np.ones(n_assets)
-    starts, ends = np.array([0]), np.array([n_assets])
+    starts, ends = (np.array([0]), np.array([n_assets])) if n_assets > 1 else (np.array([], dtype=np.int64),) * 2
     while starts.size:
         middles = starts + (ends - starts) // 2
         left_variance = block_variances(starts, middles)
