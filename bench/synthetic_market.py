@@ -36,7 +36,10 @@ def best_of(call: Callable[[], object], repeats: int = REPEATS) -> float:
 
 def main() -> None:
     print(f"synthetic market, {N_DAYS} calendar days, best of {REPEATS} runs (seconds)")
-    header = f"{'assets':>7} {'generate':>9} {'t-draw':>8} {'ratio':>6} {'validate':>9} {'codec':>7} {'MB':>6}"
+    header = (
+        f"{'assets':>7} {'generate':>9} {'t-draw':>8} {'ratio':>6} "
+        f"{'validate':>9} {'codec':>7} {'MB':>6}"
+    )
     print(header)
     print("-" * len(header))
     for n_assets in SIZES:

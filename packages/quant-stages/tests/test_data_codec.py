@@ -72,7 +72,10 @@ def test_plain_table_round_trip_is_lossless() -> None:
         pd.DataFrame(index=pd.RangeIndex(3), columns=pd.Index([], dtype="str")),
         _returns().rename_axis(columns="symbol"),
     ],
-    ids=["text-index", "int-index", "range-index", "categorical", "bool-timestamp", "no-rows", "no-columns", "named-axis"],
+    ids=[
+        "text-index", "int-index", "range-index", "categorical",
+        "bool-timestamp", "no-rows", "no-columns", "named-axis",
+    ],  # fmt: skip
 )
 def test_other_shapes_round_trip(frame: pd.DataFrame) -> None:
     back = frame_from_parquet_bytes(frame_to_parquet_bytes(frame))
@@ -173,4 +176,5 @@ def test_fast_float_path_builds_the_same_arrow_table_as_pandas() -> None:
 
 def test_mixed_float_and_text_frame_round_trips_through_the_general_path() -> None:
     frame = _returns().assign(note=["a", None, "c", "d", "e", "f"])
-    pd.testing.assert_frame_equal(frame_from_parquet_bytes(frame_to_parquet_bytes(frame)), frame, check_freq=False)
+    back = frame_from_parquet_bytes(frame_to_parquet_bytes(frame))
+    pd.testing.assert_frame_equal(back, frame, check_freq=False)

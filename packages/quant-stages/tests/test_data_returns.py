@@ -407,3 +407,16 @@ def test_reconcile_without_overlap_is_an_error() -> None:
     with pytest.raises(DataValidationError) as info:
         reconcile([Candidate(symbol="NASDAQ:AAPL")], validate_returns(_frame(), SOURCE))
     assert info.value.rule == "no-overlap" and "NASDAQ:AAPL" in str(info.value)
+
+
+def test_csv_with_another_separator_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("date;NYSE:IBM\n2021-01-04T00:00:00Z;0.1\n")
+    error = _file_error(path)
+    assert error.rule == "no-columns" and "separated by commas" in str(error)
+
+
+def test_csv_with_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"\xef\xbb\xbfdate,NYSE:IBM\n2021-01-04T00:00:00Z,0.1\n")
+    assert read_returns(path)["NYSE:IBM"].tolist() == [0.1]

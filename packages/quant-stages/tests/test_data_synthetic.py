@@ -56,7 +56,9 @@ def test_default_size_follows_both_contracts(market: SyntheticMarket) -> None:
 
 
 def test_candidate_metadata_is_complete(market: SyntheticMarket) -> None:
-    required = ("symbol", "name", "exchange", "asset_class", "sector", "identity", "direction", "value_traded")
+    required = (
+        "symbol", "name", "exchange", "asset_class", "sector", "identity", "direction", "value_traded",
+    )  # fmt: skip
     for candidate in market.candidates:
         assert all(candidate[key] not in (None, "") for key in required), candidate
         assert candidate["symbol"].split(":")[0] == candidate["exchange"]
@@ -132,7 +134,9 @@ def test_short_history_assets_list_late(market: SyntheticMarket, metadata: pd.Da
     assert (metadata.drop(short)["listed_since"] < "2021-01-01").all()
 
 
-def test_erratic_assets_have_extreme_kurtosis_and_no_factor(market: SyntheticMarket, metadata: pd.DataFrame) -> None:
+def test_erratic_assets_have_extreme_kurtosis_and_no_factor(
+    market: SyntheticMarket, metadata: pd.DataFrame
+) -> None:
     excess_kurtosis = _per_asset(market.returns, kurtosis)
     role = metadata["synthetic_role"]
     erratic, normal = excess_kurtosis[role == "erratic"], excess_kurtosis[role == "normal"]

@@ -91,10 +91,17 @@ def read_returns(
 
 def _read_csv(file: Path, source: str) -> pd.DataFrame:
     # pandas renames duplicate headers to `X.1`, so duplicates are looked for in the raw header
-    with file.open(newline="", encoding="utf-8") as handle:
+    with file.open(newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle), None)
     if not header or not any(cell.strip() for cell in header):
         raise DataValidationError("file is empty", source=source, rule="empty-file")
+    if len(header) == 1 and any(separator in header[0] for separator in ";\t|"):
+        raise DataValidationError(
+            f"header {header[0]!r} has one column: columns must be separated by commas",
+            source=source,
+            row="header",
+            rule="no-columns",
+        )
     _check_duplicate_columns(header[1:], source)
     try:
         # dates stay strings here: validate_returns parses them strictly as ISO 8601

@@ -15,7 +15,7 @@ The model, per asset i of sector s in asset class c, in log-return terms:
   Financial Time Series"). That gives the volatility clustering of a GARCH(1,1) and, unlike the
   GARCH recursion, is computed for all assets at once as a linear filter (no loop over days).
 - Loadings split each asset's variance between market, sector and own noise (about
-  25-35% / 30-45% / the rest), so correlation is highest within a sector and hierarchical
+  10-35% / 30-45% / the rest), so correlation is highest within a sector and hierarchical
   clustering on correlation distance recovers the sectors.
 - Returns are `expm1(B tanh(x / B))` with B = 0.4: simple returns, soft-limited to about
   -33%..+49% a day, far inside the contract's |r| <= 1.
@@ -30,7 +30,7 @@ Planted roles (`candidate["synthetic_role"]`), so that tests and docs can check 
 - `erratic`: no factor exposure, small noise plus rare large jumps: excess kurtosis far above
   the others, noise-like;
 - `short_history`: NaN before a listing late in the sample (the last 7-15% of the days);
-- `normal`: everything else.
+- `normal`: everything else (drift ~ N(0.01, 0.02) sigma a day: no reliable trend).
 """
 
 from __future__ import annotations
