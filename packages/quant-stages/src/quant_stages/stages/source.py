@@ -6,8 +6,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
-from quant_core.errors import DataValidationError, ParamValidationError
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from quant_core.errors import DataValidationError
 from quant_core.stage import StageParams
 
 from quant_stages.data.candidates import Candidate, read_candidates
@@ -19,7 +20,7 @@ DEFAULT_DATASET = "synthetic"
 
 class SourceParams(StageParams):
     """Either `dataset` (+ `dataset_params`) or both `candidates_path` and `returns_path`.
-    With none of them, the embedded `synthetic` market."""
+    Without `dataset` or files, the embedded `synthetic` market (`dataset_params` apply to it)."""
 
     dataset: str | None = Field(default=None, description="dataset name (see `quant data list`)")
     dataset_params: dict[str, Any] = Field(default_factory=dict, description="the dataset's parameters")
@@ -33,14 +34,23 @@ class SourceParams(StageParams):
         paths = (self.candidates_path, self.returns_path)
         if any(paths) and not all(paths):
             missing = "returns_path" if self.candidates_path else "candidates_path"
-            raise ValueError(f"files need both candidates_path and returns_path; {missing} is missing")
-        if all(paths) and self.dataset is not None:
-            raise ValueError("give either dataset or candidates_path/returns_path, not both")
+            raise _field_error(missing, None, "missing_path", f"files need both candidates_path and returns_path; {missing} is missing")
+        if all(paths) and (self.dataset is not None or self.dataset_params):
+            field = "dataset" if self.dataset is not None else "dataset_params"
+            raise _field_error(field, getattr(self, field), "two_sources", f"give either {field} or candidates_path/returns_path, not both")
         return self
 
     @property
     def uses_files(self) -> bool:
         return self.candidates_path is not None
+
+
+def _field_error(field: str, value: Any, kind: str, message: str) -> ValidationError:
+    """A cross-field rule's error located at the field it is about (a model validator's own
+    errors have no location), so that the parameter error names that parameter."""
+    return ValidationError.from_exception_data(
+        "SourceParams", [InitErrorDetails(type=PydanticCustomError(kind, message), loc=(field,), input=value)]
+    )
 
 
 def file_digests(*paths: str | None) -> dict[str, str]:
@@ -52,7 +62,7 @@ def file_digests(*paths: str | None) -> dict[str, str]:
         try:
             digests[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         except FileNotFoundError:
-            raise DataValidationError("file not found", source=path, rule="missing-file") from None
+            raise DataValidationError("file not found", source=path, rule="file-not-found") from None
         except IsADirectoryError:
             raise DataValidationError("is a directory, expected a file", source=path, rule="not-a-file") from None
     return digests
@@ -65,9 +75,4 @@ def load_source(params: SourceParams) -> LoadedData:
             params.returns_path, max_abs_return=params.max_abs_return, assume_utc=params.assume_utc  # type: ignore[arg-type]
         )
         return LoadedData(candidates=candidates, returns=returns)
-    name = params.dataset or DEFAULT_DATASET
-    if params.dataset is None and params.dataset_params:
-        raise ParamValidationError(
-            "dataset_params given without dataset", param="dataset_params", rule="requires-dataset"
-        )
-    return load_dataset(name, params.dataset_params)
+    return load_dataset(params.dataset or DEFAULT_DATASET, params.dataset_params)
