@@ -9,8 +9,37 @@ from quant_core.errors import DataValidationError
 from quant_stages.data.codec import PARQUET_MEDIA_TYPE, frame_from_parquet_bytes, frame_to_parquet_bytes
 
 
+class TransientStore(ArtifactStore):
+    """An artifact store for work that never leaves a stage (the backtest's per-window runs):
+    new artifacts stay in memory, reads fall through to the real store, and decoded frames are
+    kept so a frame written by one inner stage is not decoded again by the next."""
+
+    def __init__(self, backing: ArtifactStore) -> None:
+        super().__init__(backing.root)
+        self._bytes: dict[str, bytes] = {}
+        self.frames: dict[str, pd.DataFrame] = {}
+
+    def __reduce__(self):
+        raise TypeError("a TransientStore lives inside one stage execution and is not sent anywhere")
+
+    def put(self, data: bytes, media_type: str) -> ArtifactRef:
+        ref = ArtifactRef.for_bytes(data, media_type)
+        self._bytes.setdefault(ref.sha256, data)
+        return ref
+
+    def exists(self, ref: ArtifactRef) -> bool:
+        return ref.sha256 in self._bytes or super().exists(ref)
+
+    def get(self, ref: ArtifactRef) -> bytes:
+        held = self._bytes.get(ref.sha256)
+        return held if held is not None else super().get(ref)
+
+
 def put_frame(store: ArtifactStore, frame: pd.DataFrame) -> ArtifactRef:
-    return store.put(frame_to_parquet_bytes(frame), PARQUET_MEDIA_TYPE)
+    ref = store.put(frame_to_parquet_bytes(frame), PARQUET_MEDIA_TYPE)
+    if isinstance(store, TransientStore):
+        store.frames.setdefault(ref.sha256, frame)
+    return ref
 
 
 def get_frame(store: ArtifactStore, ref: ArtifactRef | None, *, what: str = "table") -> pd.DataFrame:
@@ -23,6 +52,11 @@ def get_frame(store: ArtifactStore, ref: ArtifactRef | None, *, what: str = "tab
             f"{what} artifact {ref.sha256[:12]} is {ref.media_type}, expected {PARQUET_MEDIA_TYPE}",
             rule="media-type",
         )
+    if isinstance(store, TransientStore):
+        held = store.frames.get(ref.sha256)
+        if held is None:
+            held = store.frames[ref.sha256] = frame_from_parquet_bytes(store.get(ref))
+        return held
     return frame_from_parquet_bytes(store.get(ref))
 
 

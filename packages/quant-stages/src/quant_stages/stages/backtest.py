@@ -9,7 +9,7 @@ from quant_core.errors import DataValidationError, ParamValidationError
 from quant_core.stage import Stage, StageOutputs, StageParams
 
 from quant_stages.data.returns import periods_per_year
-from quant_stages.frames import put_frame, put_series
+from quant_stages.frames import TransientStore, get_frame, put_frame, put_series
 from quant_stages.kernels.allocation_types import AllocationFailedError
 from quant_stages.kernels.backtest import walk_forward
 from quant_stages.kernels.metrics import performance_metrics
@@ -69,23 +69,22 @@ class Backtest(Stage[SelectionContext]):
                 column=None, rule="too-short",
             )
         cash_windows: list[dict] = []
+        scratch = TransientStore(self.artifacts)
 
         def allocate(train: pd.DataFrame) -> pd.Series:
             window = SelectionContext(run_id=context.run_id, profile=context.profile, raw_pool=context.raw_pool,
-                                      returns=put_frame(self.artifacts, train))
+                                      returns=put_frame(scratch, train))
             try:
                 for stage_id in WINDOW_STAGES:
                     params = context.params.get(stage_id, {})
-                    window = STAGE_CLASSES[stage_id](artifacts=self.artifacts, **params).execute(window)
+                    window = STAGE_CLASSES[stage_id](artifacts=scratch, **params).execute(window)
             # Data-dependent failures only: the params themselves already ran on the full sample
             # (allocation.optimize precedes this stage), so an infeasible cap here means this
             # window selected too few positions for it.
             except (DataValidationError, AllocationFailedError, ParamValidationError) as exc:
                 cash_windows.append({"train_end": train.index[-1].isoformat(), "reason": str(exc)})
                 return pd.Series(dtype="float64")
-            from quant_stages.frames import get_frame
-
-            table = get_frame(self.artifacts, window.weights, what="window weights")
+            table = get_frame(scratch, window.weights, what="window weights")
             return table.groupby("symbol", sort=True)["net_weight"].sum()
 
         result = walk_forward(returns, train=p.train, test=p.test, step=p.step or p.test, allocate=allocate, cost_bps=p.cost_bps)

@@ -10,7 +10,6 @@ from pydantic import Field
 from quant_core.context import MetaContext
 from quant_core.stage import Stage, StageOutputs, StageParams
 
-from quant_stages import report_plots
 from quant_stages.data.returns import periods_per_year
 from quant_stages.frames import get_frame
 from quant_stages.kernels.metrics import drawdown_series, performance_metrics
@@ -61,6 +60,8 @@ class MetaReport(Stage[MetaContext]):
         report: dict
 
     def execute(self, context: MetaContext) -> MetaContext:
+        from quant_stages import report_plots  # matplotlib costs seconds to import: only here
+
         sleeves = get_frame(self.artifacts, context.meta_returns, what="meta returns (run meta.returns first)")
         weights = pd.Series(context.meta_weights).reindex(sleeves.columns).fillna(0.0)
         meta = (sleeves * weights).sum(axis=1, min_count=1).rename("meta")
