@@ -46,7 +46,9 @@ class Ingestion(Stage[SelectionContext]):
         candidates = loaded.candidates
         if context.raw_pool is not None:
             candidates = validate_candidates(self.artifacts.get_json(context.raw_pool), source="raw_pool")
-        returns = validate_returns(loaded.returns, source, max_abs_return=p.max_abs_return, assume_utc=True)
+        returns = loaded.returns
+        if not p.uses_files:  # files were validated on reading, with the user's assume_utc
+            returns = validate_returns(returns, source, max_abs_return=p.max_abs_return)
         if p.start or p.end:
             returns = returns.loc[p.start : p.end]
         events: list[AuditEvent] = []
