@@ -1,0 +1,37 @@
+"""selection.full on the embedded synthetic market (found through the `quant.datasets` entry
+points) with the built-in demo profiles: every planted bad asset is vetoed for its flaw."""
+
+from __future__ import annotations
+
+import pytest
+from quant_stages.datasets import DatasetCatalog
+
+#: planted role -> the veto reason the policy must give it
+ROLE_REASONS = {"illiquid": "liquidity", "erratic": "kurtosis", "short_history": "history"}
+
+
+@pytest.fixture(scope="module")
+def catalog() -> DatasetCatalog:
+    return DatasetCatalog.from_entry_points()
+
+
+@pytest.mark.parametrize("profile", ["demo_equities", "demo_crypto", "demo_mixed"])
+def test_selection_full_vetoes_every_planted_bad_asset_with_its_reason(sdk, catalog, profile):
+    resolved = sdk.resolve_profile(profile)
+    data = resolved.stage_params["selection.ingestion"]
+    assert data["dataset"] == "synthetic"
+    market = catalog.get("synthetic").load(data["dataset_params"])
+    roles = {c.symbol: c.model_extra["synthetic_role"] for c in market.candidates}
+
+    context = sdk.run_pipeline("selection.full", profile=profile).context
+
+    pool = sdk.home.artifact_store().get_json(context.raw_pool)
+    assert {c["symbol"]: c["synthetic_role"] for c in pool} == roles  # nothing dropped at ingestion
+    planted = {symbol: ROLE_REASONS[role] for symbol, role in roles.items() if role in ROLE_REASONS}
+    assert set(planted.values()) == set(ROLE_REASONS.values())  # the market holds every kind of flaw
+    for symbol, reason in sorted(planted.items()):
+        assert reason in context.vetoes.get(symbol, []), (symbol, roles[symbol], context.vetoes.get(symbol))
+    assert context.winners
+    assert not set(context.winners) & set(context.vetoes)
+    assert {atom["asset"] for atom in context.strategy_atoms} == set(context.winners)
+    assert sorted(m for members in context.clusters.values() for m in members) == sorted(roles)
