@@ -214,3 +214,21 @@ def test_unknown_executor_names_the_package_that_provides_it(cli) -> None:
     result = cli("stage", "run", "toy.seed", "--executor", "ray")
     assert result.exit_code == 3
     assert "quant-compute-ray" in result.stderr
+
+
+def test_from_run_with_the_wrong_kind_of_context_is_exit_2(cli) -> None:
+    cli("pipeline", "run", "toy.meta", "--profile", "trio", "--run-id", "meta-run", "--json")
+    result = cli("stage", "run", "toy.scale", "--from-run", "meta-run")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: --from-run meta-run: that run ended with a meta context, but stage toy.scale takes a selection context"
+    )
+
+
+def test_from_run_widens_a_plain_run_context(cli) -> None:
+    cli("stage", "run", "toy.noop", "-p", "index=3", "--run-id", "plain", "--json")
+    result = cli("stage", "run", "toy.seed", "--from-run", "plain", "-p", "n=1", "--json")
+    assert result.exit_code == 0, result.output
+    outputs = json.loads(result.stdout)["outputs"]
+    assert outputs["kind"] == "selection"
+    assert outputs["params"]["last"] == 3  # what toy.noop wrote, carried over

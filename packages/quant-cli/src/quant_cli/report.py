@@ -70,7 +70,7 @@ def render_report(console: Console, report: Mapping[str, Any]) -> None:
     sections += [k for k in report if k not in sections and k not in FILE_KEYS]
     for key in sections:
         value = report[key]
-        title = key.replace("_", " ")
+        title = f"report · {key.replace('_', ' ')}"
         if isinstance(value, Mapping) and value:
             console.print(_key_value_table(title, value))
         elif _is_table(value):
