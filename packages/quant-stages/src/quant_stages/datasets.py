@@ -77,8 +77,13 @@ class DatasetCatalog:
             raise DatasetNotFoundError(name, self.datasets) from None
 
 
-def load_dataset(name: str, params: dict[str, Any]) -> LoadedData:
-    """Built-in datasets load without entry points (so stages work from a source checkout too)."""
+def find_dataset(name: str) -> Any:
+    """The dataset called `name`. Built-in datasets are found without entry points (so stages
+    work from a source checkout too); others through the `quant.datasets` group."""
     if name == SyntheticDataset.name:
-        return SyntheticDataset().load(params)
-    return DatasetCatalog.from_entry_points().get(name).load(params)
+        return SyntheticDataset()
+    return DatasetCatalog.from_entry_points().get(name)
+
+
+def load_dataset(name: str, params: dict[str, Any]) -> LoadedData:
+    return find_dataset(name).load(params)

@@ -13,12 +13,15 @@ from typing import Any
 
 from pydantic import ValidationError
 from quant_core.context import SleeveSpec
-from quant_core.errors import DataValidationError, close_matches
+from quant_core.errors import DataValidationError, DatasetNotFoundError, ParamValidationError, close_matches
 from quant_core.home import QuantHome
+from quant_core.params import ParamsValidator
 from quant_core.profiles import ResolvedProfile
 
+from quant_stages.datasets import find_dataset
 from quant_stages.profiles.schema import ProfileFile
 from quant_stages.stages import STAGE_CLASSES
+from quant_stages.stages.source import DEFAULT_DATASET, SourceParams
 
 DATA_STAGES = ("discovery.universe", "selection.ingestion")
 BUILTIN_PACKAGE = "quant_stages.profiles.builtin"
@@ -28,9 +31,18 @@ def _error(source: str, message: str, rule: str) -> DataValidationError:
     return DataValidationError(message, source=source, rule=rule)
 
 
-def _validation_message(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
+def _key_path(*parts: str | int) -> str:
+    """`stages.selection.policy.x`, `sleeves[0].name`: list positions in brackets, as written."""
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _validation_message(exc: ValidationError, prefix: str = "", *, path: str | None = None) -> tuple[str, str]:
+    """Message and rule of the first error, at `path` or else at `prefix` + the error's location."""
     first = exc.errors()[0]
-    path = ".".join(str(part) for part in (*([prefix] if prefix else []), *first["loc"]))
+    path = path or _key_path(*([prefix] if prefix else []), *first["loc"])
     if first["type"] == "extra_forbidden":
         return f"unknown key {path!r}", "unknown-key"
     return f"key {path!r}={first.get('input')!r}: {first['msg']}", first["type"]
@@ -45,7 +57,7 @@ def validate_stage_params(source: str, where: str, stages: dict[str, dict[str, A
             hint = close_matches(stage_id, STAGE_CLASSES)
             raise _error(
                 source,
-                f"unknown stage {where}.{stage_id!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
+                f"unknown stage {stage_id!r} in {where}" + (f"; did you mean {hint[0]!r}?" if hint else ""),
                 "unknown-stage",
             )
         try:
@@ -55,6 +67,37 @@ def validate_stage_params(source: str, where: str, stages: dict[str, dict[str, A
             raise _error(source, message, rule) from None
         checked[stage_id] = dict(params)
     return checked
+
+
+#: stage parameter -> the key of the [data] table it comes from
+DATA_KEYS = {"dataset": "dataset", "dataset_params": "params", "candidates_path": "candidates_path", "returns_path": "returns_path"}
+
+
+def _validate_data_binding(source: str, stage_id: str, params: dict[str, Any]) -> None:
+    """The [data] table as bound to a data stage: an error names the [data] key it came from
+    (or the stage's own key), and the dataset's params are checked against the dataset's schema."""
+    try:
+        checked = STAGE_CLASSES[stage_id].Params.model_validate(params)
+    except ValidationError as exc:
+        loc = exc.errors()[0]["loc"]
+        if loc and loc[0] in DATA_KEYS:
+            path = _key_path("data", DATA_KEYS[str(loc[0])], *loc[1:])
+        else:
+            path = _key_path("stages", stage_id, *loc)
+        message, rule = _validation_message(exc, path=path)
+        raise _error(source, message, rule) from None
+    if not isinstance(checked, SourceParams) or checked.uses_files:
+        return
+    name = checked.dataset or DEFAULT_DATASET
+    try:
+        dataset = find_dataset(name)
+    except DatasetNotFoundError as exc:
+        raise _error(source, f"key 'data.dataset': {exc}", "unknown-dataset") from None
+    try:
+        ParamsValidator(dataset.params_schema, owner=f"dataset {name}").validate(checked.dataset_params)
+    except ParamValidationError as exc:
+        path = _key_path("data", "params", *(exc.param.split(".") if exc.param else ()))
+        raise _error(source, f"key {path!r}: {exc}", exc.rule or "invalid-value") from None
 
 
 def _absolute(path: str | None, base: Path) -> str | None:
@@ -85,7 +128,7 @@ def parse_profile(text: str, source: str, default_name: str, base_dir: Path) -> 
         binding = {k: v for k, v in binding.items() if v not in (None, {})}
         for stage_id in DATA_STAGES:
             stage_params[stage_id] = {**binding, **stage_params.get(stage_id, {})}
-        validate_stage_params(source, "data", {s: stage_params[s] for s in DATA_STAGES})
+            _validate_data_binding(source, stage_id, stage_params[stage_id])
     kind = parsed.profile.kind
     if kind == "meta" and not parsed.sleeves:
         raise _error(source, "a meta profile must list at least one [[sleeves]] entry", "no-sleeves")

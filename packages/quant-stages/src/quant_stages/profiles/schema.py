@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from quant_core.context import NAME_PATTERN
 
 
 class _Strict(BaseModel):
@@ -27,7 +28,7 @@ class DataSection(_Strict):
 
 
 class SleeveEntry(_Strict):
-    name: str
+    name: str = Field(pattern=NAME_PATTERN)
     profile: str
     min_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     max_weight: float = Field(default=1.0, ge=0.0, le=1.0)
