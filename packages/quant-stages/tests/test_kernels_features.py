@@ -71,10 +71,9 @@ def reference_hurst(x: np.ndarray, min_window: int, sizes_cap: int) -> float:
         ratios = []
         for b in range(n_blocks):
             block = x[len(x) - (b + 1) * size : len(x) - b * size]
-            deviations = block - block.mean()
-            walk = np.cumsum(deviations)
+            walk = np.cumsum(block - block.mean())
             scale = block.std()
-            if scale > 1e-12 * abs(block.mean()):
+            if scale**2 > 1e-12 * np.mean(block**2):
                 ratios.append((walk.max() - walk.min()) / scale)
         if ratios:
             points_x.append(math.log(size))

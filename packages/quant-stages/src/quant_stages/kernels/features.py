@@ -121,17 +121,10 @@ def compact_observations(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     NaN. Bottom alignment lines up every asset's most recent data, which is what windowed
     features (last w observations, R/S blocks) want.
     """
-    n_rows, n_assets = values.shape
     valid = ~np.isnan(values)
-    counts = valid.sum(axis=0)
-    compacted = np.full((n_rows, n_assets), np.nan)
-    if n_rows == 0 or n_assets == 0:
-        return compacted, counts
-    # Number of valid observations at or after each row: its distance from the bottom.
-    remaining = np.cumsum(valid[::-1], axis=0)[::-1]
-    rows, columns = np.nonzero(valid)
-    compacted[n_rows - remaining[rows, columns], columns] = values[rows, columns]
-    return compacted, counts
+    # A stable sort of the 0/1 validity flags moves the NaN rows up and keeps time order.
+    order = np.argsort(valid, axis=0, kind="stable")
+    return np.take_along_axis(values, order, axis=0), valid.sum(axis=0)
 
 
 def _valid_rows(n_rows: int, counts: np.ndarray) -> np.ndarray:
@@ -161,17 +154,24 @@ def permutation_entropy(compacted: np.ndarray, counts: np.ndarray, *, order: int
     n_starts = n_rows - span
     if n_starts <= 0 or n_assets == 0:
         return entropy
-    codes = np.zeros((n_starts, n_assets), dtype=np.int64)
+    # int32 codes and in-place updates: this loop makes order(order-1)/2 passes over T x N.
+    codes = np.zeros((n_starts, n_assets), dtype=np.int32)
+    smaller_later = np.empty((n_starts, n_assets), dtype=np.int32)
+    is_smaller = np.empty((n_starts, n_assets), dtype=bool)
     for k in range(order - 1):
         head = compacted[k * delay : k * delay + n_starts]
-        smaller_later = np.zeros((n_starts, n_assets), dtype=np.int64)
+        smaller_later.fill(0)
         for later in range(k + 1, order):
-            smaller_later += compacted[later * delay : later * delay + n_starts] < head
-        codes += math.factorial(order - 1 - k) * smaller_later
+            np.less(compacted[later * delay : later * delay + n_starts], head, out=is_smaller)
+            smaller_later += is_smaller
+        smaller_later *= math.factorial(order - 1 - k)
+        codes += smaller_later
     window_valid = _valid_rows(n_starts, np.maximum(n_windows, 0))
     # Invalid windows go to one extra bin past the last asset's bins, dropped after counting.
     overflow_bin = n_assets * n_patterns
-    flat = np.where(window_valid, codes + n_patterns * np.arange(n_assets)[None, :], overflow_bin)
+    codes += (n_patterns * np.arange(n_assets, dtype=np.int32))[None, :]
+    np.copyto(codes, overflow_bin, where=~window_valid)
+    flat = codes
     pattern_counts = np.bincount(flat.ravel(), minlength=overflow_bin + 1)[:overflow_bin]
     pattern_counts = pattern_counts.reshape(n_assets, n_patterns).astype(np.float64)
     enough = n_windows >= n_patterns
@@ -232,16 +232,34 @@ def hurst_rescaled_range(compacted: np.ndarray, counts: np.ndarray, *, min_windo
     log_expected = np.log(expected_rescaled_range(sizes))
     log_rs = np.zeros((len(sizes), n_assets))
     usable = np.zeros((len(sizes), n_assets), dtype=bool)
+    # Every size reads one prefix sum (numpy's cumsum over dates is slow, so it runs once) and
+    # reuses two T x N work buffers (a fresh 16 MB temporary per size costs more in page faults
+    # than the arithmetic done in it): two elementwise passes and three reductions per size.
+    prefix = np.zeros((n_rows + 1, n_assets))
+    np.cumsum(filled, axis=0, out=prefix[1:])
+    squared = filled * filled
+    scratch_buffer = np.empty(n_rows * n_assets)
+    walk_buffer = np.empty(n_rows * n_assets)
     for position, size in enumerate(sizes.tolist()):
         n_blocks = n_rows // size
-        blocks = filled[n_rows - n_blocks * size :].reshape(n_blocks, size, n_assets)
-        means = blocks.mean(axis=1, keepdims=True)
-        deviations = blocks - means
-        walk = np.cumsum(deviations, axis=1)
+        start = n_rows - n_blocks * size
+        shape = (n_blocks, size, n_assets)
+        block_sums = filled[start:].reshape(shape).sum(axis=1)
+        means = block_sums / size
+        # Cumulative deviation from the block mean after k + 1 points, up to a constant per
+        # block (which the range ignores): P[start_b + k + 1] - (k + 1) / s * block sum.
+        scratch = np.multiply(
+            (np.arange(1, size + 1) / size)[None, :, None],
+            block_sums[:, None, :],
+            out=scratch_buffer[: n_blocks * size * n_assets].reshape(shape),
+        )
+        walk = np.subtract(prefix[start + 1 :].reshape(shape), scratch, out=walk_buffer[: scratch.size].reshape(shape))
         ranges = walk.max(axis=1) - walk.min(axis=1)
-        scales = np.sqrt(np.einsum("bsn,bsn->bn", deviations, deviations) / size)
-        # A constant block has S = 0 up to the rounding of its mean (deviations of ~1 ulp).
-        varies = scales > 1e-12 * np.abs(means[:, 0, :])
+        mean_squares = squared[start:].reshape(shape).sum(axis=1) / size
+        variances = mean_squares - means * means
+        # A constant block has variance 0 up to rounding (relative 1e-16 of its mean square).
+        varies = variances > 1e-12 * mean_squares
+        scales = np.sqrt(np.where(varies, variances, 1.0))
         # Block b covers the (n_blocks - b)-th most recent s observations.
         full_blocks = counts // size
         block_valid = (np.arange(n_blocks)[:, None] >= n_blocks - full_blocks[None, :]) & varies
@@ -354,15 +372,18 @@ def expected_shortfall(compacted: np.ndarray, counts: np.ndarray, *, level: floa
     shortfall = np.full(n_assets, np.nan)
     if n_rows == 0 or n_assets == 0:
         return shortfall
-    ordered = np.sort(compacted, axis=0)  # NaN sort last
-    # The 1e-9 absorbs products such as 100 * 0.07 = 7.000000000000001 landing below an integer.
+    # The 1e-9 absorbs products such as 20 * 0.35 = 6.999999999999999 landing just below an integer.
     k = np.floor(counts * level + 1e-9).astype(np.int64)
     enough = k >= 1
-    tail_sums = np.cumsum(np.where(np.isnan(ordered), 0.0, ordered), axis=0)
+    if not enough.any():
+        return shortfall
+    # Only the k_max + 1 smallest returns matter (k <= n level < n): partition, then sort them.
+    k_max = int(k.max())
+    smallest = np.sort(np.partition(compacted, k_max, axis=0)[: k_max + 1], axis=0)  # NaN last
+    tail_sums = np.cumsum(np.where(np.isnan(smallest), 0.0, smallest), axis=0)
     columns = np.arange(n_assets)
-    k_safe = np.clip(k, 1, n_rows)
-    tail_sum = tail_sums[k_safe - 1, columns]
-    next_value = np.nan_to_num(ordered[np.clip(k, 0, n_rows - 1), columns])
+    tail_sum = tail_sums[np.clip(k, 1, None) - 1, columns]
+    next_value = np.nan_to_num(smallest[k, columns])
     fraction = np.clip(counts * level - k, 0.0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         value = -(tail_sum + fraction * next_value) / (counts * level)
