@@ -11,6 +11,7 @@ N = 1000 on a 2-core machine.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -73,7 +74,8 @@ def best_of(repeats: int, call: Callable[[], object]) -> tuple[float, object]:
 def main() -> None:
     thresholds = PolicyThresholds(min_liquidity=5.0, max_entropy=0.995, max_kurtosis=20.0, min_history=250, min_friction_margin=0.0)
     header = f"{'N':>6} {'features':>9} {'mps':>7} {'cluster':>8} {'policy':>7} {'total':>7} {'corrcoef':>9} {'total/corr':>11} {'clusters':>9} {'winners':>8}"
-    print(f"selection kernels, {N_DAYS} days, best-of timings in seconds")
+    print(f"selection kernels, {N_DAYS} days, best-of wall-clock timings in seconds")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (other processes inflate the timings)")
     print(header)
     print("-" * len(header))
     breakdown = []

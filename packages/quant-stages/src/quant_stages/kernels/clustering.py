@@ -10,8 +10,16 @@ whole history is one window. A pair with fewer than ``min_periods`` common obser
 a constant series on their common dates, has no usable correlation and gets rho = 0, that is
 distance 1/sqrt(2): "no evidence of co-movement", neither close nor far.
 
+The windows are nested (each is the last L rows), so the pairwise sums are accumulated over
+disjoint slices of rows, newest first: every row enters the matrix products once, whatever the
+number of lookbacks. Columns are centred once, on the longest window's means, which keeps the
+one-pass sums accurate (correlation itself is shift-invariant).
+
 The tree is scipy's agglomerative ``linkage`` (ward, average, complete or single) on that
 distance, cut at a height, and re-cut into at most ``max_clusters`` when the height gives more.
+Ward's update formula assumes Euclidean distances; the Mantegna distance of one complete window
+is Euclidean, its average over windows and pairwise-complete estimates only approximately so,
+which is the usual practice in the literature (e.g. Lopez de Prado 2016, HRP).
 """
 
 from __future__ import annotations
@@ -173,10 +181,9 @@ def correlation_distance(
 ) -> tuple[list[str], np.ndarray]:
     """Symbols (sorted) and their Mantegna correlation-distance matrix averaged over lookbacks.
 
-    See the module docstring for the method. The windows are nested (the last L1 rows lie in
-    the last L2), so the pairwise sums are accumulated over disjoint slices, newest first, and
-    every row enters the matrix products once. The matrix is symmetric with a zero diagonal
-    and entries in [0, 1]; undefined correlations count as distance 1/sqrt(2).
+    See the module docstring for the method. The matrix is symmetric with a zero diagonal and
+    entries in [0, 1]; undefined correlations count as distance 1/sqrt(2). Lookbacks are used
+    sorted and deduplicated; those longer than the data are skipped.
     """
     windows = _validate_window_params(lookbacks, min_periods)
     symbols, values = sorted_returns_array(returns)
