@@ -26,6 +26,8 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "—"
+        if value.is_integer() and abs(value) >= 1:  # a count stored as a float
+            return fmt_value(int(value))
         return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4f}"
     if isinstance(value, dict | list | tuple):
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
@@ -227,6 +229,12 @@ def sleeves_table(sleeves: Sequence[dict[str, Any]]) -> Table:
 
 
 def run_result(console: Console, document: dict[str, Any]) -> None:
+    run_summary(console, document)
+    run_footer(console, document)
+
+
+def run_summary(console: Console, document: dict[str, Any]) -> None:
+    """The outcome line, then the stages and the sleeves."""
     mark = "✓" if document["status"] == "succeeded" else "✗"
     header = Text(f"{mark} {document['kind']} {document['target']} ", style="bold")
     header.append(document["status"], style=STATUS_STYLES.get(document["status"], ""))
@@ -234,6 +242,10 @@ def run_result(console: Console, document: dict[str, Any]) -> None:
     console.print(stages_table("stages", document["stages"]))
     if document["sleeves"]:
         console.print(sleeves_table(document["sleeves"]))
+
+
+def run_footer(console: Console, document: dict[str, Any]) -> None:
+    """How much came from the cache, and where the run is recorded."""
     line(console, cache_summary(document))
     line(console, f"run id: {document['run_id']}")
     line(console, f"record: {document['record']}")

@@ -43,13 +43,14 @@ def demo(
 
 
 def draw_demo(console: Console, document: dict[str, Any]) -> None:
-    render.run_result(console, document)
+    render.run_summary(console, document)
     outputs = document["outputs"]
     report = outputs.get("report") or {}
     if report:
         render_report(console, report)
     else:
         render_sleeve_outcomes(console, outputs)
+    render.run_footer(console, document)
     if document["report_path"]:
         render.line(console, f"report: {document['report_path']}")
     else:
