@@ -67,14 +67,18 @@ def test_pair_with_too_few_common_observations_is_uninformative() -> None:
     rng = np.random.default_rng(0)
     early = np.r_[rng.standard_normal(50), np.full(50, np.nan)]
     late = np.r_[np.full(45, np.nan), rng.standard_normal(55)]
-    symbols, distance = correlation_distance(dated({"EARLY": early, "LATE": late}), lookbacks=(100,), min_periods=20)
+    symbols, distance = correlation_distance(
+        dated({"EARLY": early, "LATE": late}), lookbacks=(100,), min_periods=20
+    )
     assert symbols == ["EARLY", "LATE"]
     assert distance[0, 1] == UNINFORMATIVE_DISTANCE
 
 
 def test_constant_series_is_uninformative() -> None:
     rng = np.random.default_rng(0)
-    _, distance = correlation_distance(dated({"FLAT": np.full(80, 0.001), "NOISE": rng.standard_normal(80)}), lookbacks=(80,))
+    _, distance = correlation_distance(
+        dated({"FLAT": np.full(80, 0.001), "NOISE": rng.standard_normal(80)}), lookbacks=(80,)
+    )
     assert distance[0, 1] == UNINFORMATIVE_DISTANCE
 
 
@@ -106,7 +110,9 @@ def test_permuting_columns_gives_the_same_clusters() -> None:
 
 def test_single_asset_and_empty_universe() -> None:
     assert cluster_assets(dated({"ONLY": np.linspace(-0.01, 0.01, 50)})) == {"c01": ["ONLY"]}
-    empty = pd.DataFrame(index=pd.date_range("2021-01-01", periods=5, tz="UTC"), columns=pd.Index([], dtype=str), dtype=float)
+    empty = pd.DataFrame(
+        index=pd.date_range("2021-01-01", periods=5, tz="UTC"), columns=pd.Index([], dtype=str), dtype=float
+    )
     assert cluster_assets(empty) == {}
 
 
@@ -115,11 +121,15 @@ def test_threshold_and_max_clusters() -> None:
     independent = dated({f"I{i}": rng.standard_normal(250) for i in range(6)})
     # Independent assets sit near distance 0.707: a low cut separates them all, a high one merges all.
     assert len(cluster_assets(independent, method="average", distance_threshold=0.5)) == 6
-    assert cluster_assets(independent, method="average", distance_threshold=2.0) == {"c01": [f"I{i}" for i in range(6)]}
+    assert cluster_assets(independent, method="average", distance_threshold=2.0) == {
+        "c01": [f"I{i}" for i in range(6)]
+    }
     capped = cluster_assets(independent, method="average", distance_threshold=0.5, max_clusters=3)
     assert len(capped) == 3
     assert sorted(symbol for members in capped.values() for symbol in members) == [f"I{i}" for i in range(6)]
-    assert cluster_assets(two_blocks(), distance_threshold=0.01, max_clusters=2) == cluster_assets(two_blocks())
+    assert cluster_assets(two_blocks(), distance_threshold=0.01, max_clusters=2) == cluster_assets(
+        two_blocks()
+    )
 
 
 def test_cluster_names_follow_the_smallest_symbol() -> None:
@@ -155,7 +165,14 @@ def test_bad_linkage_method_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("distance_threshold", 0.0), ("distance_threshold", math.nan), ("max_clusters", 0), ("lookbacks", ()), ("lookbacks", (60, 1)), ("min_periods", 1)],
+    [
+        ("distance_threshold", 0.0),
+        ("distance_threshold", math.nan),
+        ("max_clusters", 0),
+        ("lookbacks", ()),
+        ("lookbacks", (60, 1)),
+        ("min_periods", 1),
+    ],
 )
 def test_bad_parameters_are_rejected(param: str, value: object) -> None:
     with pytest.raises(ParamValidationError) as error:

@@ -27,7 +27,9 @@ def frame(columns: dict[str, np.ndarray], start: str = "2021-01-01") -> pd.DataF
     return pd.DataFrame(columns, index=dates)
 
 
-def features_of(returns: pd.DataFrame, periods: float = 365.0, traded: float = 1e6, **params: object) -> pd.DataFrame:
+def features_of(
+    returns: pd.DataFrame, periods: float = 365.0, traded: float = 1e6, **params: object
+) -> pd.DataFrame:
     symbols = list(returns.columns)
     return compute_features(
         returns,
@@ -37,10 +39,14 @@ def features_of(returns: pd.DataFrame, periods: float = 365.0, traded: float = 1
     )
 
 
-def fractional_gaussian_noise(length: int, hurst: float, n_series: int, rng: np.random.Generator) -> np.ndarray:
+def fractional_gaussian_noise(
+    length: int, hurst: float, n_series: int, rng: np.random.Generator
+) -> np.ndarray:
     """Exact fGn by Cholesky factor of its Toeplitz autocovariance (Mandelbrot & Van Ness 1968)."""
     lags = np.arange(length, dtype=np.float64)
-    autocovariance = 0.5 * ((lags + 1) ** (2 * hurst) - 2 * lags ** (2 * hurst) + np.abs(lags - 1) ** (2 * hurst))
+    autocovariance = 0.5 * (
+        (lags + 1) ** (2 * hurst) - 2 * lags ** (2 * hurst) + np.abs(lags - 1) ** (2 * hurst)
+    )
     factor = cholesky(toeplitz(autocovariance), lower=True)
     return factor @ rng.standard_normal((length, n_series))
 
@@ -144,7 +150,9 @@ def test_every_feature_matches_a_per_asset_reference(mixed_market) -> None:
     assert result.index.name == "symbol"
     assert all(dtype == np.float64 for dtype in result.dtypes)
     for symbol in returns.columns:
-        expected = reference_features(returns[symbol].to_numpy(), periods[symbol], traded[symbol], len(returns))
+        expected = reference_features(
+            returns[symbol].to_numpy(), periods[symbol], traded[symbol], len(returns)
+        )
         for feature, value in expected.items():
             got = result.loc[symbol, feature]
             assert got == pytest.approx(value, abs=TOLERANCE, rel=TOLERANCE), (symbol, feature)
@@ -207,7 +215,9 @@ def test_strongly_autocorrelated_series_is_persistent() -> None:
 def test_annualisation_uses_each_assets_own_periods_per_year() -> None:
     x = np.array([0.01, -0.02, 0.03, 0.005, 0.0, 0.012])
     returns = frame({"CRYPTO": x, "STOCK": x})
-    result = compute_features(returns, pd.Series({"CRYPTO": 365, "STOCK": 252}), pd.Series({"CRYPTO": 0.0, "STOCK": 999.0}))
+    result = compute_features(
+        returns, pd.Series({"CRYPTO": 365, "STOCK": 252}), pd.Series({"CRYPTO": 0.0, "STOCK": 999.0})
+    )
     assert result.loc["CRYPTO", "momentum"] == pytest.approx(x.mean() * 365, abs=TOLERANCE)
     assert result.loc["STOCK", "momentum"] == pytest.approx(x.mean() * 252, abs=TOLERANCE)
     assert result.loc["STOCK", "volatility"] == pytest.approx(x.std(ddof=1) * math.sqrt(252), abs=TOLERANCE)
@@ -221,7 +231,9 @@ def test_expected_shortfall_by_hand() -> None:
     assert features_of(frame({"A": x}))["cvar"]["A"] == pytest.approx(0.08, abs=TOLERANCE)
     # 30 returns: n a = 1.5, the worst plus half of the second worst, over 1.5.
     y = np.concatenate([[-0.09, -0.03], np.full(28, 0.02)])
-    assert features_of(frame({"B": y}))["cvar"]["B"] == pytest.approx((0.09 + 0.5 * 0.03) / 1.5, abs=TOLERANCE)
+    assert features_of(frame({"B": y}))["cvar"]["B"] == pytest.approx(
+        (0.09 + 0.5 * 0.03) / 1.5, abs=TOLERANCE
+    )
 
 
 def test_weekend_gaps_are_skipped_not_zero_filled() -> None:
@@ -235,7 +247,9 @@ def test_weekend_gaps_are_skipped_not_zero_filled() -> None:
     dense = np.full(n_rows, np.nan)
     dense[n_rows - len(traded_values) :] = traded_values
     result = features_of(pd.DataFrame({"GAPPY": gappy, "DENSE": dense}, index=dates), periods=252.0)
-    pd.testing.assert_series_equal(result.loc["GAPPY"], result.loc["DENSE"], check_names=False, check_exact=True)
+    pd.testing.assert_series_equal(
+        result.loc["GAPPY"], result.loc["DENSE"], check_names=False, check_exact=True
+    )
 
 
 def test_result_does_not_depend_on_column_order(mixed_market) -> None:
@@ -250,7 +264,10 @@ def test_result_does_not_depend_on_column_order(mixed_market) -> None:
 
 def test_efficiency_window_uses_the_last_observations() -> None:
     x = np.concatenate([np.full(50, -0.01), np.full(10, 0.01), [-0.01], np.full(9, 0.01)])
-    result = features_of(frame({"A": x, "SHORT": np.concatenate([np.full(62, np.nan), np.full(8, 0.01)])}), efficiency_window=20)
+    result = features_of(
+        frame({"A": x, "SHORT": np.concatenate([np.full(62, np.nan), np.full(8, 0.01)])}),
+        efficiency_window=20,
+    )
     logs = np.log1p(x[-20:])
     assert result.loc["A", "efficiency"] == pytest.approx(abs(logs.sum()) / np.abs(logs).sum(), abs=TOLERANCE)
     assert math.isnan(result.loc["SHORT", "efficiency"])
@@ -270,7 +287,9 @@ def test_permutation_entropy_order_and_delay_match_reference() -> None:
 def test_short_histories_give_nan_features_not_errors() -> None:
     x = np.full(200, np.nan)
     x[-3:] = [0.01, -0.02, 0.015]
-    result = features_of(frame({"THREE": x, "EMPTY": np.full(200, np.nan), "ONE": np.r_[np.full(199, np.nan), 0.02]}))
+    result = features_of(
+        frame({"THREE": x, "EMPTY": np.full(200, np.nan), "ONE": np.r_[np.full(199, np.nan), 0.02]})
+    )
     three = result.loc["THREE"]
     assert three["history"] == 3.0
     assert three["momentum"] == pytest.approx(np.mean([0.01, -0.02, 0.015]) * 365, abs=TOLERANCE)
@@ -293,7 +312,9 @@ def test_constant_series_has_zero_volatility_and_undefined_shape() -> None:
 
 
 def test_empty_universe_gives_empty_frame() -> None:
-    empty = pd.DataFrame(index=pd.date_range("2024-01-01", periods=5, tz="UTC"), columns=pd.Index([], dtype=str), dtype=float)
+    empty = pd.DataFrame(
+        index=pd.date_range("2024-01-01", periods=5, tz="UTC"), columns=pd.Index([], dtype=str), dtype=float
+    )
     result = compute_features(empty, pd.Series(dtype=float), pd.Series(dtype=float))
     assert result.empty and list(result.columns) == list(FEATURE_COLUMNS)
 

@@ -56,10 +56,16 @@ def test_probabilities_are_clipped_to_eps() -> None:
 
 def test_score_is_the_weighted_sum_of_log_probabilities() -> None:
     features = pd.DataFrame(
-        {"momentum": [3.0, 1.0, 2.0, 4.0], "volatility": [0.1, 0.2, 0.3, 0.4], "unused": [9.0, 8.0, 7.0, 6.0]},
+        {
+            "momentum": [3.0, 1.0, 2.0, 4.0],
+            "volatility": [0.1, 0.2, 0.3, 0.4],
+            "unused": [9.0, 8.0, 7.0, 6.0],
+        },
         index=pd.Index(["D", "B", "C", "A"], name="symbol"),
     )
-    result = mps_score(features, {"momentum": "rank", "volatility": "inverse_rank"}, {"momentum": 1.0, "volatility": 0.5})
+    result = mps_score(
+        features, {"momentum": "rank", "volatility": "inverse_rank"}, {"momentum": 1.0, "volatility": 0.5}
+    )
     assert list(result.index) == ["A", "B", "C", "D"]
     assert list(result.columns) == ["p_momentum", "p_volatility", "score"]
     # A: momentum rank 4 -> 0.875, volatility rank 4 (worst) -> 0.125
@@ -88,11 +94,17 @@ def test_nan_in_a_weighted_feature_gives_nan_score() -> None:
 
 def test_result_does_not_depend_on_row_order() -> None:
     rng = np.random.default_rng(0)
-    features = pd.DataFrame(rng.standard_normal((30, 3)), columns=["momentum", "volatility", "hurst"], index=[f"S{i:02d}" for i in range(30)])
+    features = pd.DataFrame(
+        rng.standard_normal((30, 3)),
+        columns=["momentum", "volatility", "hurst"],
+        index=[f"S{i:02d}" for i in range(30)],
+    )
     methods = {"momentum": "rank", "volatility": "inverse_normal_cdf", "hurst": "normal_cdf"}
     weights = {"momentum": 1.0, "volatility": 0.5, "hurst": 0.25}
     shuffled = features.sample(frac=1.0, random_state=1)
-    pd.testing.assert_frame_equal(mps_score(features, methods, weights), mps_score(shuffled, methods, weights), check_exact=True)
+    pd.testing.assert_frame_equal(
+        mps_score(features, methods, weights), mps_score(shuffled, methods, weights), check_exact=True
+    )
 
 
 def test_defaults_name_real_features() -> None:
@@ -108,7 +120,10 @@ def test_planted_persistent_trending_asset_ranks_first_with_defaults() -> None:
     lags = np.arange(n_rows, dtype=np.float64)
     autocovariance = 0.5 * ((lags + 1) ** 1.6 - 2 * lags**1.6 + np.abs(lags - 1) ** 1.6)  # fGn, H = 0.8
     persistent = cholesky(toeplitz(autocovariance), lower=True) @ rng.standard_normal(n_rows)
-    columns = {f"NOISE{i:02d}": rng.normal(rng.normal(0.0, 0.001), rng.uniform(0.02, 0.05), n_rows) for i in range(n_noise)}
+    columns = {
+        f"NOISE{i:02d}": rng.normal(rng.normal(0.0, 0.001), rng.uniform(0.02, 0.05), n_rows)
+        for i in range(n_noise)
+    }
     columns["PLANTED"] = 0.004 + 0.01 * persistent
     returns = pd.DataFrame(columns, index=pd.date_range("2022-01-01", periods=n_rows, tz="UTC"))
     symbols = list(returns.columns)

@@ -27,9 +27,21 @@ def universe() -> tuple[pd.DataFrame, pd.Series, dict[str, list[str]], pd.Series
         },
         index=pd.Index(["BTC", "ETH", "SOL", "ILLQ", "SHRT", "NEW", "ADA"], name="symbol"),
     )
-    scores = pd.Series({"BTC": -1.0, "ETH": -1.5, "SOL": -2.0, "ILLQ": -0.5, "SHRT": -1.2, "NEW": -0.8, "ADA": -1.5})
+    scores = pd.Series(
+        {"BTC": -1.0, "ETH": -1.5, "SOL": -2.0, "ILLQ": -0.5, "SHRT": -1.2, "NEW": -0.8, "ADA": -1.5}
+    )
     clusters = {"c01": ["BTC", "ETH", "ILLQ", "ADA"], "c02": ["SHRT", "SOL"], "c03": ["NEW"]}
-    directions = pd.Series({"BTC": "long", "ETH": "long", "SOL": "long", "ILLQ": "long", "SHRT": "short", "NEW": "long", "ADA": "long"})
+    directions = pd.Series(
+        {
+            "BTC": "long",
+            "ETH": "long",
+            "SOL": "long",
+            "ILLQ": "long",
+            "SHRT": "short",
+            "NEW": "long",
+            "ADA": "long",
+        }
+    )
     return features, scores, clusters, directions
 
 
@@ -61,7 +73,12 @@ def test_threshold_itself_passes() -> None:
 
 def test_several_reasons_are_listed_in_the_fixed_order() -> None:
     thresholds = PolicyThresholds(
-        min_liquidity=6.0, max_entropy=0.98, min_efficiency=0.04, max_kurtosis=10.0, max_volatility=0.7, min_history=200
+        min_liquidity=6.0,
+        max_entropy=0.98,
+        min_efficiency=0.04,
+        max_kurtosis=10.0,
+        max_volatility=0.7,
+        min_history=200,
     )
     result = run(thresholds)
     assert result.vetoes == {
@@ -85,7 +102,7 @@ def test_friction_uses_directional_momentum_net_of_annual_cost() -> None:
 
 
 def test_missing_or_nan_score_is_vetoed() -> None:
-    features, scores, _, _ = universe()
+    _, scores, _, _ = universe()
     partial = scores.drop("BTC")
     partial["ETH"] = math.nan
     result = run(scores=partial)
@@ -111,10 +128,14 @@ def test_top_n_per_cluster_ties_broken_by_symbol() -> None:
 def test_result_does_not_depend_on_input_order() -> None:
     features, scores, clusters, directions = universe()
     thresholds = PolicyThresholds(min_liquidity=6.0, min_friction_margin=0.1)
-    expected = apply_policy(features, scores, clusters, directions, thresholds=thresholds, top_n_per_cluster=2, cost_bps=10.0)
+    expected = apply_policy(
+        features, scores, clusters, directions, thresholds=thresholds, top_n_per_cluster=2, cost_bps=10.0
+    )
     rng = np.random.default_rng(0)
     for _ in range(5):
-        shuffled_clusters = {name: list(rng.permutation(members)) for name, members in reversed(list(clusters.items()))}
+        shuffled_clusters = {
+            name: list(rng.permutation(members)) for name, members in reversed(list(clusters.items()))
+        }
         got = apply_policy(
             features.sample(frac=1.0, random_state=int(rng.integers(1000))),
             scores.sample(frac=1.0, random_state=int(rng.integers(1000))),
@@ -172,7 +193,9 @@ def test_bad_threshold_is_rejected(value: object) -> None:
     assert error.value.param == "max_entropy"
 
 
-@pytest.mark.parametrize(("param", "value"), [("top_n", 0), ("top_n", 1.5), ("cost_bps", -1.0), ("cost_bps", math.nan)])
+@pytest.mark.parametrize(
+    ("param", "value"), [("top_n", 0), ("top_n", 1.5), ("cost_bps", -1.0), ("cost_bps", math.nan)]
+)
 def test_bad_scalars_are_rejected(param: str, value: object) -> None:
     with pytest.raises(ParamValidationError):
         run(**{param: value})

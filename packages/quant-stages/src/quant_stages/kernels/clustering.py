@@ -50,16 +50,24 @@ def _validate_window_params(lookbacks: Sequence[int], min_periods: int) -> tuple
     if isinstance(lookbacks, (str, bytes)) or not isinstance(lookbacks, Sequence) or not lookbacks:
         raise ParamValidationError(
             f"lookbacks must be a non-empty sequence of integers, got {lookbacks!r}",
-            param="lookbacks", value=lookbacks, rule="non-empty sequence of integers >= 2",
+            param="lookbacks",
+            value=lookbacks,
+            rule="non-empty sequence of integers >= 2",
         )
     bad = [lookback for lookback in lookbacks if not _is_int(lookback) or lookback < 2]
     if bad:
         raise ParamValidationError(
-            f"lookbacks must be integers >= 2, got {bad!r}", param="lookbacks", value=list(lookbacks), rule="integers >= 2"
+            f"lookbacks must be integers >= 2, got {bad!r}",
+            param="lookbacks",
+            value=list(lookbacks),
+            rule="integers >= 2",
         )
     if not _is_int(min_periods) or min_periods < 2:
         raise ParamValidationError(
-            f"min_periods must be an integer >= 2, got {min_periods!r}", param="min_periods", value=min_periods, rule="integer >= 2"
+            f"min_periods must be an integer >= 2, got {min_periods!r}",
+            param="min_periods",
+            value=min_periods,
+            rule="integer >= 2",
         )
     # Sorted and deduplicated: the same set of lookbacks always averages in the same order.
     return tuple(sorted({int(lookback) for lookback in lookbacks}))
@@ -232,18 +240,27 @@ def cluster_assets(
     if method not in LINKAGE_METHODS:
         raise ParamValidationError(
             f"unknown linkage method {method!r}; expected one of {list(LINKAGE_METHODS)}",
-            param="method", value=method, rule=f"one of {list(LINKAGE_METHODS)}",
+            param="method",
+            value=method,
+            rule=f"one of {list(LINKAGE_METHODS)}",
         )
-    if isinstance(distance_threshold, bool) or not isinstance(distance_threshold, (int, float, np.integer, np.floating)) or not (
-        math.isfinite(distance_threshold) and distance_threshold > 0
+    if (
+        isinstance(distance_threshold, bool)
+        or not isinstance(distance_threshold, (int, float, np.integer, np.floating))
+        or not (math.isfinite(distance_threshold) and distance_threshold > 0)
     ):
         raise ParamValidationError(
             f"distance_threshold must be a finite number > 0, got {distance_threshold!r}",
-            param="distance_threshold", value=distance_threshold, rule="finite and > 0",
+            param="distance_threshold",
+            value=distance_threshold,
+            rule="finite and > 0",
         )
     if not _is_int(max_clusters) or max_clusters < 1:
         raise ParamValidationError(
-            f"max_clusters must be an integer >= 1, got {max_clusters!r}", param="max_clusters", value=max_clusters, rule="integer >= 1"
+            f"max_clusters must be an integer >= 1, got {max_clusters!r}",
+            param="max_clusters",
+            value=max_clusters,
+            rule="integer >= 1",
         )
     symbols, distance = correlation_distance(returns, lookbacks, min_periods)
     if not symbols:

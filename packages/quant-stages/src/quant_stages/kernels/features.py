@@ -88,7 +88,10 @@ def sorted_returns_array(returns: pd.DataFrame, *, source: str = "returns") -> t
     if len(set(symbols)) != len(symbols):
         duplicated = sorted(symbol for symbol, count in Counter(symbols).items() if count > 1)
         raise DataValidationError(
-            f"duplicated symbols {duplicated[:10]!r}", source=source, column=duplicated[0], rule="unique_columns"
+            f"duplicated symbols {duplicated[:10]!r}",
+            source=source,
+            column=duplicated[0],
+            rule="unique_columns",
         )
     if not returns.index.is_unique:
         duplicated_rows = returns.index[returns.index.duplicated()]
@@ -108,7 +111,11 @@ def sorted_returns_array(returns: pd.DataFrame, *, source: str = "returns") -> t
     if infinite.any():
         row, column = np.argwhere(infinite)[0]
         raise DataValidationError(
-            "returns must be finite or NaN", source=source, column=ordered[column], row=returns.index[row], rule="finite"
+            "returns must be finite or NaN",
+            source=source,
+            column=ordered[column],
+            row=returns.index[row],
+            rule="finite",
         )
     return ordered, values
 
@@ -177,7 +184,9 @@ def permutation_entropy(compacted: np.ndarray, counts: np.ndarray, *, order: int
     enough = n_windows >= n_patterns
     with np.errstate(divide="ignore", invalid="ignore"):
         frequencies = pattern_counts / n_windows[:, None]
-        terms = np.where(frequencies > 0, frequencies * np.log(np.where(frequencies > 0, frequencies, 1.0)), 0.0)
+        terms = np.where(
+            frequencies > 0, frequencies * np.log(np.where(frequencies > 0, frequencies, 1.0)), 0.0
+        )
     entropy[enough] = -terms[enough].sum(axis=1) / math.log(n_patterns)
     return entropy
 
@@ -187,7 +196,7 @@ def hurst_window_sizes(min_window: int, max_window: int) -> np.ndarray:
     sizes: list[int] = []
     k = 0
     while True:
-        size = int(round(min_window * 2.0 ** (k / 2)))
+        size = round(min_window * 2.0 ** (k / 2))
         if size > max_window:
             break
         if not sizes or size != sizes[-1]:
@@ -253,7 +262,9 @@ def hurst_rescaled_range(compacted: np.ndarray, counts: np.ndarray, *, min_windo
             block_sums[:, None, :],
             out=scratch_buffer[: n_blocks * size * n_assets].reshape(shape),
         )
-        walk = np.subtract(prefix[start + 1 :].reshape(shape), scratch, out=walk_buffer[: scratch.size].reshape(shape))
+        walk = np.subtract(
+            prefix[start + 1 :].reshape(shape), scratch, out=walk_buffer[: scratch.size].reshape(shape)
+        )
         ranges = walk.max(axis=1) - walk.min(axis=1)
         mean_squares = squared[start:].reshape(shape).sum(axis=1) / size
         variances = mean_squares - means * means
@@ -268,7 +279,9 @@ def hurst_rescaled_range(compacted: np.ndarray, counts: np.ndarray, *, min_windo
         n_ratios = block_valid.sum(axis=0)
         usable[position] = (full_blocks >= 2) & (n_ratios > 0)
         mean_ratio = ratios.sum(axis=0) / np.maximum(n_ratios, 1)
-        log_rs[position] = np.where(usable[position], np.log(np.where(usable[position], mean_ratio, 1.0)), 0.0)
+        log_rs[position] = np.where(
+            usable[position], np.log(np.where(usable[position], mean_ratio, 1.0)), 0.0
+        )
     log_sizes = np.log(sizes.astype(np.float64))[:, None]
     excess = np.where(usable, log_rs - log_expected[:, None], 0.0)
     n_used = usable.sum(axis=0)
@@ -295,34 +308,48 @@ def _validate_params(
     if not is_int(entropy_order) or not 2 <= entropy_order <= MAX_ENTROPY_ORDER:
         raise ParamValidationError(
             f"entropy_order must be an integer in [2, {MAX_ENTROPY_ORDER}], got {entropy_order!r}",
-            param="entropy_order", value=entropy_order, rule=f"integer in [2, {MAX_ENTROPY_ORDER}]",
+            param="entropy_order",
+            value=entropy_order,
+            rule=f"integer in [2, {MAX_ENTROPY_ORDER}]",
         )
     if not is_int(entropy_delay) or entropy_delay < 1:
         raise ParamValidationError(
             f"entropy_delay must be a positive integer, got {entropy_delay!r}",
-            param="entropy_delay", value=entropy_delay, rule="integer >= 1",
+            param="entropy_delay",
+            value=entropy_delay,
+            rule="integer >= 1",
         )
     if efficiency_window is not None and (not is_int(efficiency_window) or efficiency_window < 2):
         raise ParamValidationError(
             f"efficiency_window must be None or an integer >= 2, got {efficiency_window!r}",
-            param="efficiency_window", value=efficiency_window, rule="None or integer >= 2",
+            param="efficiency_window",
+            value=efficiency_window,
+            rule="None or integer >= 2",
         )
     if not is_int(hurst_min_window) or hurst_min_window < MIN_HURST_WINDOW:
         raise ParamValidationError(
             f"hurst_min_window must be an integer >= {MIN_HURST_WINDOW}, got {hurst_min_window!r}",
-            param="hurst_min_window", value=hurst_min_window, rule=f"integer >= {MIN_HURST_WINDOW}",
+            param="hurst_min_window",
+            value=hurst_min_window,
+            rule=f"integer >= {MIN_HURST_WINDOW}",
         )
     if not isinstance(cvar_level, (int, float, np.floating)) or not 0.0 < float(cvar_level) < 1.0:
         raise ParamValidationError(
             f"cvar_level must be a number in (0, 1), got {cvar_level!r}",
-            param="cvar_level", value=cvar_level, rule="0 < cvar_level < 1",
+            param="cvar_level",
+            value=cvar_level,
+            rule="0 < cvar_level < 1",
         )
 
 
 def _per_symbol(series: pd.Series, symbols: Sequence[str], *, name: str) -> np.ndarray:
     """Values of a per-symbol Series in `symbols` order; every symbol must be present."""
     if not isinstance(series, pd.Series):
-        raise DataValidationError(f"expected a pandas Series indexed by symbol, got {type(series).__name__}", source=name, rule="type")
+        raise DataValidationError(
+            f"expected a pandas Series indexed by symbol, got {type(series).__name__}",
+            source=name,
+            rule="type",
+        )
     if not series.index.is_unique:
         duplicated = series.index[series.index.duplicated()]
         raise DataValidationError("duplicated symbols", source=name, row=duplicated[0], rule="unique_index")
@@ -330,7 +357,9 @@ def _per_symbol(series: pd.Series, symbols: Sequence[str], *, name: str) -> np.n
     if missing:
         raise DataValidationError(
             f"no value for {len(missing)} symbol(s) of the returns matrix: {missing[:10]!r}",
-            source=name, row=missing[0], rule="covers_returns_columns",
+            source=name,
+            row=missing[0],
+            rule="covers_returns_columns",
         )
     try:
         return series.reindex(list(symbols)).to_numpy(dtype=np.float64, na_value=np.nan)
@@ -350,7 +379,9 @@ def _moments(compacted: np.ndarray, valid: np.ndarray, counts: np.ndarray) -> di
         m3 = (squared * deviations).sum(axis=0) / n
         m4 = (squared * squared).sum(axis=0) / n
         # A constant series: its computed mean may be off by an ulp, so test the values instead.
-        constant = np.where(valid, compacted, -np.inf).max(axis=0) == np.where(valid, compacted, np.inf).min(axis=0)
+        constant = np.where(valid, compacted, -np.inf).max(axis=0) == np.where(valid, compacted, np.inf).min(
+            axis=0
+        )
         std = np.where(constant, 0.0, np.sqrt(m2 * n / (n - 1)))
         skew = np.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
         kurtosis = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / (m2 * m2) - 3 * (n - 1))
@@ -398,7 +429,7 @@ def efficiency_ratio(compacted: np.ndarray, counts: np.ndarray, *, window: int |
     NaN when the asset has fewer than `window` observations (ER shrinks with the window length,
     so mixing lengths would not be comparable), no observation, or no move at all.
     """
-    n_rows, n_assets = compacted.shape
+    n_rows = compacted.shape[0]
     valid = _valid_rows(n_rows, counts)
     log_returns = np.log1p(np.where(valid, compacted, 0.0))
     needed = 1
@@ -437,7 +468,10 @@ def compute_features(
         row, column = np.argwhere(at_or_below_minus_one)[0]
         raise DataValidationError(
             f"simple return {values[row, column]!r} is <= -1, which has no log return",
-            source="returns", column=symbols[column], row=returns.index[row], rule="return_above_minus_one",
+            source="returns",
+            column=symbols[column],
+            row=returns.index[row],
+            rule="return_above_minus_one",
         )
     periods = _per_symbol(periods_per_year, symbols, name="periods_per_year")
     bad_periods = ~(np.isfinite(periods) & (periods > 0))
@@ -445,7 +479,9 @@ def compute_features(
         index = int(np.argmax(bad_periods))
         raise DataValidationError(
             f"periods per year must be finite and > 0, got {periods[index]!r}",
-            source="periods_per_year", row=symbols[index], rule="positive_finite",
+            source="periods_per_year",
+            row=symbols[index],
+            rule="positive_finite",
         )
     traded = _per_symbol(value_traded, symbols, name="value_traded")
     negative = traded < 0
@@ -453,7 +489,9 @@ def compute_features(
         index = int(np.argmax(negative | np.isinf(traded)))
         raise DataValidationError(
             f"value traded must be finite and >= 0 (or NaN when unknown), got {traded[index]!r}",
-            source="value_traded", row=symbols[index], rule="non_negative_finite",
+            source="value_traded",
+            row=symbols[index],
+            rule="non_negative_finite",
         )
 
     compacted, counts = compact_observations(values)

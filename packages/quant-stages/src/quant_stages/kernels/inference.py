@@ -77,7 +77,9 @@ def feature_probability(values: np.ndarray, method: str, *, eps: float = DEFAULT
     if method not in PROBABILITY_METHODS:
         raise ParamValidationError(
             f"unknown probability method {method!r}; expected one of {list(PROBABILITY_METHODS)}",
-            param="method", value=method, rule=f"one of {list(PROBABILITY_METHODS)}",
+            param="method",
+            value=method,
+            rule=f"one of {list(PROBABILITY_METHODS)}",
         )
     values = np.asarray(values, dtype=np.float64)
     probability = np.full(values.shape, np.nan)
@@ -104,44 +106,68 @@ def _validate(
     features: pd.DataFrame, methods: Mapping[str, str], weights: Mapping[str, float], eps: float
 ) -> None:
     if not isinstance(features, pd.DataFrame):
-        raise DataValidationError(f"expected a pandas DataFrame of features, got {type(features).__name__}", source="features", rule="type")
+        raise DataValidationError(
+            f"expected a pandas DataFrame of features, got {type(features).__name__}",
+            source="features",
+            rule="type",
+        )
     if not features.index.is_unique:
         duplicated = features.index[features.index.duplicated()]
-        raise DataValidationError("duplicated symbols", source="features", row=duplicated[0], rule="unique_index")
+        raise DataValidationError(
+            "duplicated symbols", source="features", row=duplicated[0], rule="unique_index"
+        )
     missing = sorted(set(methods) - set(features.columns))
     if missing:
         raise ParamValidationError(
             f"unknown feature(s) {missing} in methods; the features are {sorted(map(str, features.columns))}",
-            param="methods", value=missing, rule="feature names must be columns of features",
+            param="methods",
+            value=missing,
+            rule="feature names must be columns of features",
         )
-    bad_methods = {feature: method for feature, method in sorted(methods.items()) if method not in PROBABILITY_METHODS}
+    bad_methods = {
+        feature: method for feature, method in sorted(methods.items()) if method not in PROBABILITY_METHODS
+    }
     if bad_methods:
         raise ParamValidationError(
             f"unknown probability method(s) {bad_methods}; expected one of {list(PROBABILITY_METHODS)}",
-            param="methods", value=bad_methods, rule=f"one of {list(PROBABILITY_METHODS)}",
+            param="methods",
+            value=bad_methods,
+            rule=f"one of {list(PROBABILITY_METHODS)}",
         )
     unmapped = sorted(set(weights) - set(methods))
     if unmapped:
         raise ParamValidationError(
             f"weight(s) given for feature(s) {unmapped} that have no method",
-            param="weights", value=unmapped, rule="every weighted feature needs a method",
+            param="weights",
+            value=unmapped,
+            rule="every weighted feature needs a method",
         )
     bad_weights = {
         feature: weight
         for feature, weight in sorted(weights.items())
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) or not math.isfinite(weight) or weight < 0
+        if isinstance(weight, bool)
+        or not isinstance(weight, (int, float, np.integer, np.floating))
+        or not math.isfinite(weight)
+        or weight < 0
     }
     if bad_weights:
         raise ParamValidationError(
             f"weights must be finite and >= 0, got {bad_weights}",
-            param="weights", value=bad_weights, rule="finite and >= 0",
+            param="weights",
+            value=bad_weights,
+            rule="finite and >= 0",
         )
     if not any(weight > 0 for weight in weights.values()):
         raise ParamValidationError(
-            "at least one weight must be positive", param="weights", value=dict(weights), rule="some weight > 0"
+            "at least one weight must be positive",
+            param="weights",
+            value=dict(weights),
+            rule="some weight > 0",
         )
     if not (isinstance(eps, (int, float)) and 0.0 < eps < 0.5):
-        raise ParamValidationError(f"eps must be in (0, 0.5), got {eps!r}", param="eps", value=eps, rule="0 < eps < 0.5")
+        raise ParamValidationError(
+            f"eps must be in (0, 0.5), got {eps!r}", param="eps", value=eps, rule="0 < eps < 0.5"
+        )
 
 
 def mps_score(
@@ -168,10 +194,18 @@ def mps_score(
         try:
             values = ordered[name].to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError) as error:
-            raise DataValidationError(f"feature values must be numeric: {error}", source="features", column=name, rule="numeric") from error
+            raise DataValidationError(
+                f"feature values must be numeric: {error}", source="features", column=name, rule="numeric"
+            ) from error
         if np.isinf(values).any():
             symbol = ordered.index[int(np.argmax(np.isinf(values)))]
-            raise DataValidationError("feature values must be finite or NaN", source="features", column=name, row=symbol, rule="finite")
+            raise DataValidationError(
+                "feature values must be finite or NaN",
+                source="features",
+                column=name,
+                row=symbol,
+                rule="finite",
+            )
         probabilities[name] = feature_probability(values, methods[name], eps=eps)
     score = np.zeros(len(ordered))
     for name in names:

@@ -52,7 +52,11 @@ _DIRECTION_SIGNS: Final[Mapping[object, int]] = {"long": 1, "short": -1, 1: 1, -
 
 
 def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,9 @@ class PolicyThresholds:
             if value is not None and not _is_real(value):
                 raise ParamValidationError(
                     f"threshold {field.name} must be a finite number or None, got {value!r}",
-                    param=field.name, value=value, rule="finite number or None",
+                    param=field.name,
+                    value=value,
+                    rule="finite number or None",
                 )
 
 
@@ -94,26 +100,50 @@ class PolicyResult:
     selected_by_cluster: dict[str, list[str]]
 
 
-def _validate_scalars(top_n_per_cluster: int, cost_bps: float, round_trips_per_year: float, thresholds: object) -> None:
+def _validate_scalars(
+    top_n_per_cluster: int, cost_bps: float, round_trips_per_year: float, thresholds: object
+) -> None:
     if not isinstance(thresholds, PolicyThresholds):
         raise ParamValidationError(
-            f"thresholds must be a PolicyThresholds, got {type(thresholds).__name__}", param="thresholds", rule="PolicyThresholds"
+            f"thresholds must be a PolicyThresholds, got {type(thresholds).__name__}",
+            param="thresholds",
+            rule="PolicyThresholds",
         )
-    if not isinstance(top_n_per_cluster, (int, np.integer)) or isinstance(top_n_per_cluster, bool) or top_n_per_cluster < 1:
+    if (
+        not isinstance(top_n_per_cluster, (int, np.integer))
+        or isinstance(top_n_per_cluster, bool)
+        or top_n_per_cluster < 1
+    ):
         raise ParamValidationError(
             f"top_n_per_cluster must be an integer >= 1, got {top_n_per_cluster!r}",
-            param="top_n_per_cluster", value=top_n_per_cluster, rule="integer >= 1",
+            param="top_n_per_cluster",
+            value=top_n_per_cluster,
+            rule="integer >= 1",
         )
     for name, value in (("cost_bps", cost_bps), ("round_trips_per_year", round_trips_per_year)):
         if not _is_real(value) or value < 0:
-            raise ParamValidationError(f"{name} must be a finite number >= 0, got {value!r}", param=name, value=value, rule="finite and >= 0")
+            raise ParamValidationError(
+                f"{name} must be a finite number >= 0, got {value!r}",
+                param=name,
+                value=value,
+                rule="finite and >= 0",
+            )
 
 
 def _unique_index(frame: pd.DataFrame | pd.Series, source: str) -> None:
     if not isinstance(frame, (pd.DataFrame, pd.Series)):
-        raise DataValidationError(f"expected a pandas object indexed by symbol, got {type(frame).__name__}", source=source, rule="type")
+        raise DataValidationError(
+            f"expected a pandas object indexed by symbol, got {type(frame).__name__}",
+            source=source,
+            rule="type",
+        )
     if not frame.index.is_unique:
-        raise DataValidationError("duplicated symbols", source=source, row=frame.index[frame.index.duplicated()][0], rule="unique_index")
+        raise DataValidationError(
+            "duplicated symbols",
+            source=source,
+            row=frame.index[frame.index.duplicated()][0],
+            rule="unique_index",
+        )
 
 
 def _cluster_of(symbols: Sequence[str], clusters: Mapping[str, Sequence[str]]) -> np.ndarray:
@@ -124,15 +154,26 @@ def _cluster_of(symbols: Sequence[str], clusters: Mapping[str, Sequence[str]]) -
         for member in clusters[name]:
             if member in assignment:
                 raise DataValidationError(
-                    f"symbol is in clusters {assignment[member]!r} and {name!r}", source="clusters", row=member, rule="one_cluster_per_symbol"
+                    f"symbol is in clusters {assignment[member]!r} and {name!r}",
+                    source="clusters",
+                    row=member,
+                    rule="one_cluster_per_symbol",
                 )
             if member not in known:
-                raise DataValidationError("cluster member has no features", source="clusters", row=member, rule="members_have_features")
+                raise DataValidationError(
+                    "cluster member has no features",
+                    source="clusters",
+                    row=member,
+                    rule="members_have_features",
+                )
             assignment[member] = name
     orphans = [symbol for symbol in symbols if symbol not in assignment]
     if orphans:
         raise DataValidationError(
-            f"{len(orphans)} symbol(s) in no cluster: {orphans[:10]!r}", source="clusters", row=orphans[0], rule="every_symbol_clustered"
+            f"{len(orphans)} symbol(s) in no cluster: {orphans[:10]!r}",
+            source="clusters",
+            row=orphans[0],
+            rule="every_symbol_clustered",
         )
     position = {name: number for number, name in enumerate(sorted(clusters))}
     return np.array([position[assignment[symbol]] for symbol in symbols], dtype=np.int64)
@@ -153,14 +194,19 @@ def _direction_signs(directions: pd.Series, index: pd.Index) -> np.ndarray:
     if len(missing):
         raise DataValidationError(
             f"no direction for {len(missing)} symbol(s): {list(missing[:10])!r}",
-            source="directions", row=missing[0], rule="every_symbol_has_direction",
+            source="directions",
+            row=missing[0],
+            rule="every_symbol_has_direction",
         )
     signs = []
     for symbol, value in zip(index, directions.reindex(index).tolist(), strict=True):
         sign = _sign_of(value)
         if sign is None:
             raise DataValidationError(
-                f"direction must be 'long', 'short', 1 or -1, got {value!r}", source="directions", row=symbol, rule="direction_value"
+                f"direction must be 'long', 'short', 1 or -1, got {value!r}",
+                source="directions",
+                row=symbol,
+                rule="direction_value",
             )
         signs.append(sign)
     return np.asarray(signs, dtype=np.int64)
@@ -168,11 +214,18 @@ def _direction_signs(directions: pd.Series, index: pd.Index) -> np.ndarray:
 
 def _feature(features: pd.DataFrame, column: str, rule: str) -> np.ndarray:
     if column not in features.columns:
-        raise DataValidationError(f"feature {column!r} is needed by the rule {rule!r} but missing", source="features", column=column, rule="feature_present")
+        raise DataValidationError(
+            f"feature {column!r} is needed by the rule {rule!r} but missing",
+            source="features",
+            column=column,
+            rule="feature_present",
+        )
     try:
         return features[column].to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as error:
-        raise DataValidationError(f"feature values must be numeric: {error}", source="features", column=column, rule="numeric") from error
+        raise DataValidationError(
+            f"feature values must be numeric: {error}", source="features", column=column, rule="numeric"
+        ) from error
 
 
 def apply_policy(
@@ -203,7 +256,9 @@ def apply_policy(
     try:
         score = scores.reindex(ordered.index).to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as error:
-        raise DataValidationError(f"scores must be numeric: {error}", source="scores", rule="numeric") from error
+        raise DataValidationError(
+            f"scores must be numeric: {error}", source="scores", rule="numeric"
+        ) from error
 
     failed = np.zeros((len(symbols), len(VETO_REASONS)), dtype=bool)
     for reason, field_name, column, at_least in _FEATURE_RULES:
