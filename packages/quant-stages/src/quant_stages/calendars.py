@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from quant_core.errors import DataValidationError
 
 
 @dataclass(frozen=True)
@@ -21,15 +22,28 @@ def align_by_compounding(streams: Mapping[str, pd.Series]) -> Alignment:
     latest first date to the earliest last date. A stream's return on a date that is not common
     is compounded into its next common date ((1+r1)(1+r2)-1), never dropped; only returns outside
     the common span (before every stream has started, after one has ended) are left out, and
-    counted."""
+    counted.
+
+    Raises `DataValidationError` when there is no stream, a stream holds no return, or the
+    streams share no date (their spans do not overlap, or overlap only where one never trades).
+    """
+    if not streams:
+        raise DataValidationError("no return streams to align", rule="no-streams")
     cleaned = {name: s.dropna().sort_index() for name, s in sorted(streams.items())}
+    for name, series in cleaned.items():
+        if series.empty:
+            raise DataValidationError(f"return stream {name!r} holds no return", source=name, rule="empty-stream")
     start = max(s.index[0] for s in cleaned.values())
     end = min(s.index[-1] for s in cleaned.values())
-    common: pd.Index | None = None
-    for series in cleaned.values():
+    common = pd.Index([])
+    for position, series in enumerate(cleaned.values()):
         dates = series.index[(series.index >= start) & (series.index <= end)]
-        common = dates if common is None else common.intersection(dates)
-    assert common is not None
+        common = dates if position == 0 else common.intersection(dates)
+    if common.empty:
+        spans = "; ".join(f"{n}: {s.index[0].date()} to {s.index[-1].date()}" for n, s in cleaned.items())
+        raise DataValidationError(
+            f"the return streams share no date, so they cannot be aligned ({spans})", rule="no-overlap"
+        )
     columns, compounded, outside = {}, {}, {}
     for name, series in cleaned.items():
         # the first common date takes only its own return: earlier ones predate the common span
