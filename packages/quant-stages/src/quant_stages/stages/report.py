@@ -16,7 +16,7 @@ from quant_stages.kernels.metrics import drawdown_series, performance_metrics
 from quant_stages.numbers import json_safe
 
 METRIC_LABELS = {
-    "cagr": "CAGR", "volatility": "Volatility", "sharpe": "Sharpe", "sortino": "Sortino",
+    "cagr": "CAGR", "annualized_volatility": "Volatility", "sharpe": "Sharpe", "sortino": "Sortino",
     "max_drawdown": "Max drawdown", "calmar": "Calmar", "hit_rate": "Hit rate",
 }
 
@@ -51,7 +51,7 @@ class MetaReport(Stage[MetaContext]):
     sleeves' stitched walk-forward test returns."""
 
     id = "meta.report"
-    version = "1"
+    version = "2"  # 2: the Volatility column reads annualized_volatility
     tags = ("meta", "report")
     context_type = MetaContext
     Params = ReportParams
