@@ -3,6 +3,7 @@ draw the same documents, so what a human reads and what a script parses never di
 
 from __future__ import annotations
 
+import glob
 import inspect
 from collections.abc import Iterable
 from typing import Any
@@ -177,6 +178,18 @@ def manifest_summary(manifest: RunManifest) -> dict[str, Any]:
     return manifest.model_dump(mode="json")
 
 
+def sleeve_manifests(sdk: QuantSDK, run_id: str) -> list[RunManifest]:
+    """The runs whose parent is `run_id` (a fan-out names them `<run_id>.<sleeve>`), by name."""
+    found = []
+    for folder in sorted(sdk.home.runs_dir.glob(f"{glob.escape(run_id)}.*")):
+        record = sdk.record(folder.name)
+        if record.exists():
+            manifest = record.read_manifest()
+            if manifest.parent_run_id == run_id:
+                found.append(manifest)
+    return found
+
+
 def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
     """A recorded run as `quant runs show` gives it: manifest, whole ledger, and its sleeve runs."""
     record = sdk.record(run_id)
@@ -189,8 +202,7 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
             "record": str(sdk.record(m.run_id).path),
             "ledger": [ledger_row(e) for e in sdk.record(m.run_id).read_ledger()],
         }
-        for m in sorted(sdk.list_runs(), key=lambda m: m.run_id)
-        if m.parent_run_id == run_id
+        for m in sleeve_manifests(sdk, run_id)
     ]
     return {
         "run_id": run_id,
