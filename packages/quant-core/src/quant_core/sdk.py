@@ -23,7 +23,15 @@ from quant_core.planning import (
     start_context,
 )
 from quant_core.profiles import ProfileCatalog, ResolvedProfile
-from quant_core.records import LedgerEntry, RunManifest, RunRecord, list_runs, new_run_id, validate_run_id
+from quant_core.records import (
+    LedgerEntry,
+    RunManifest,
+    RunRecord,
+    installed_versions,
+    list_runs,
+    new_run_id,
+    validate_run_id,
+)
 from quant_core.registry import StageRegistry
 from quant_core.uri import QuantURI, parse_uri
 
@@ -58,10 +66,14 @@ class QuantSDK:
         home: str | os.PathLike[str] | QuantHome | None = None,
         registry: StageRegistry | None = None,
         profiles: ProfileCatalog | None = None,
+        versions: Mapping[str, str] | None = None,
     ) -> None:
+        """`versions` (distribution -> version, written to every run manifest) is read from the
+        installed packages once, on first use, unless given."""
         self.home = home if isinstance(home, QuantHome) else QuantHome.resolve(home)
         self._registry = registry
         self._profiles = profiles
+        self._versions = dict(versions) if versions is not None else None
 
     @property
     def registry(self) -> StageRegistry:
@@ -75,8 +87,15 @@ class QuantSDK:
             self._profiles = ProfileCatalog.from_entry_points()
         return self._profiles
 
+    @property
+    def versions(self) -> dict[str, str]:
+        # Reading package metadata costs milliseconds per distribution: once per SDK, not per run.
+        if self._versions is None:
+            self._versions = installed_versions()
+        return self._versions
+
     def runtime(self, force: bool = False) -> Runtime:
-        return Runtime(home=self.home, registry=self.registry, force=force)
+        return Runtime(home=self.home, registry=self.registry, force=force, versions=self.versions)
 
     def executor(self, name: str, force: bool = False, **options: Any) -> Any:
         return self.registry.executor_factory(name)(self.runtime(force), **options)
