@@ -133,6 +133,10 @@ def mixed_market() -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     gappy = rng.standard_normal(n_rows) * 0.02
     gappy[rng.random(n_rows) < 0.3] = np.nan
     data["OTC:GAPPY"] = gappy
+    stale = rng.standard_normal(n_rows) * 0.01
+    stale[40:56] = 0.0  # stale prices: whole R/S blocks and entropy windows of ties
+    stale[200:209] = 0.0
+    data["OTC:STALE"] = stale
     returns = pd.DataFrame(data, index=dates)
     periods = pd.Series({s: (252.0 if s.startswith(("NASDAQ", "NYSE")) else 365.0) for s in data})
     traded = pd.Series({s: 10.0 ** (5 + i) for i, s in enumerate(sorted(data))})

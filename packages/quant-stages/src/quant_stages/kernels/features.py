@@ -227,7 +227,7 @@ def hurst_rescaled_range(compacted: np.ndarray, counts: np.ndarray, *, min_windo
     for each window size s of `hurst_window_sizes` (from ``min_window`` up to half the asset's
     history) the asset's most recent floor(n/s) non-overlapping blocks of s returns are taken;
     in each block R is the range of the cumulative deviations from the block mean and S the
-    block's standard deviation (ddof=0); blocks with S = 0 are skipped. With (R/S)_s the mean of
+    block's standard deviation (ddof=0); constant blocks (S = 0) are skipped. With (R/S)_s the mean of
     R/S over the blocks, H = 0.5 + slope of log((R/S)_s) - log(E[R/S]_s) on log s, so that i.i.d.
     noise sits at 0.5 whatever the window sizes; persistence gives H > 0.5, mean reversion H < 0.5.
     Needs at least `MIN_HURST_WINDOW_SIZES` sizes with two full blocks each; otherwise NaN.
@@ -274,8 +274,7 @@ def hurst_rescaled_range(compacted: np.ndarray, counts: np.ndarray, *, min_windo
         # Block b covers the (n_blocks - b)-th most recent s observations.
         full_blocks = counts // size
         block_valid = (np.arange(n_blocks)[:, None] >= n_blocks - full_blocks[None, :]) & varies
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = np.where(block_valid, ranges / np.where(block_valid, scales, 1.0), 0.0)
+        ratios = np.where(block_valid, ranges / scales, 0.0)
         n_ratios = block_valid.sum(axis=0)
         usable[position] = (full_blocks >= 2) & (n_ratios > 0)
         mean_ratio = ratios.sum(axis=0) / np.maximum(n_ratios, 1)
