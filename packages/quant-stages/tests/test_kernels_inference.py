@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.linalg import cholesky, toeplitz
 
 from quant_core.errors import DataValidationError, ParamValidationError
@@ -131,6 +133,25 @@ def test_planted_persistent_trending_asset_ranks_first_with_defaults() -> None:
     scores = mps_score(features, DEFAULT_METHODS, DEFAULT_WEIGHTS)["score"]
     assert scores.idxmax() == "PLANTED"
     assert scores["PLANTED"] > scores.drop("PLANTED").max() + 0.5
+
+
+@given(
+    values=st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(math.nan)), min_size=1, max_size=40),
+    method=st.sampled_from(["rank", "inverse_rank", "normal_cdf", "inverse_normal_cdf"]),
+)
+def test_probabilities_are_bounded_and_monotone(values: list[float], method: str) -> None:
+    array = np.asarray(values)
+    probability = feature_probability(array, method, eps=1e-6)
+    present = ~np.isnan(array)
+    assert np.array_equal(np.isnan(probability), ~present)
+    assert ((probability[present] >= 1e-6) & (probability[present] <= 1 - 1e-6)).all()
+    order = np.argsort(array[present], kind="stable")
+    ordered = probability[present][order]
+    steps = np.diff(ordered)
+    if method.startswith("inverse_"):
+        assert (steps <= 1e-12).all()
+    else:
+        assert (steps >= -1e-12).all()
 
 
 # ----------------------------------------------------------------------------- bad input
