@@ -88,10 +88,10 @@ def test_an_interrupted_write_keeps_the_old_file_whole(tmp_path: Path, monkeypat
     class Interrupted(BaseException):
         pass
 
-    real_fdopen = os.fdopen
+    real_open = open
 
-    def fdopen_that_breaks_mid_write(fd: int, mode: str):
-        handle = real_fdopen(fd, mode)
+    def open_that_breaks_mid_write(fd: int, mode: str):
+        handle = real_open(fd, mode)
 
         class Breaking:
             def __enter__(self):
@@ -100,16 +100,14 @@ def test_an_interrupted_write_keeps_the_old_file_whole(tmp_path: Path, monkeypat
             def __exit__(self, *exc: object) -> None:
                 handle.close()
 
-            def fileno(self) -> int:
-                return handle.fileno()
-
             def write(self, data: bytes) -> None:
                 handle.write(data[:2])
                 raise Interrupted
 
         return Breaking()
 
-    monkeypatch.setattr(artifacts_module.os, "fdopen", fdopen_that_breaks_mid_write)
+    # write_atomic opens its temp file descriptor with the builtin `open`
+    monkeypatch.setattr(artifacts_module, "open", open_that_breaks_mid_write, raising=False)
     with pytest.raises(Interrupted):
         write_atomic(target, b"new content")
     assert target.read_bytes() == b"old"

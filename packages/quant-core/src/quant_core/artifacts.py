@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from quant_core.hashing import canonical_json, sha256_hex
 JSON_MEDIA_TYPE = "application/json"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 FILE_MODE = 0o644
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 class ArtifactRef(BaseModel):
@@ -45,18 +46,21 @@ def artifact_uri(sha256: str) -> str:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The temp file sits next to the target (a rename within one file system is atomic); its
+    # random name and O_EXCL keep concurrent writers of the same path apart.
+    tmp_path = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            # mkstemp makes the file private (0600); a store root may be shared with workers of
-            # other processes and machines, which must be able to read it.
-            if hasattr(os, "fchmod"):  # POSIX only before Python 3.13
-                os.fchmod(handle.fileno(), FILE_MODE)
+        fd = os.open(tmp_path, _TMP_FLAGS, FILE_MODE)
+    except FileNotFoundError:  # first write into this folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp_path, _TMP_FLAGS, FILE_MODE)
+    try:
+        # FILE_MODE: a store root may be shared with workers of other processes and machines.
+        with open(fd, "wb") as handle:
             handle.write(data)
-        os.replace(tmp_name, path)
+        os.replace(tmp_path, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp_path.unlink(missing_ok=True)
         raise
 
 

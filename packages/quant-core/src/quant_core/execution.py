@@ -9,6 +9,7 @@ context snapshot. Backends decide only where and when it runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,11 +43,12 @@ class Runtime:
     force: bool = False
     versions: dict[str, str] = field(default_factory=installed_versions, compare=False)
 
-    @property
+    # Built once per runtime (they are asked for on every stage); not fields, so never compared.
+    @functools.cached_property
     def store(self) -> ArtifactStore:
         return self.home.artifact_store()
 
-    @property
+    @functools.cached_property
     def cache(self) -> StageCache:
         return StageCache(self.home.cache_dir)
 

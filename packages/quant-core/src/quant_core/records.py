@@ -169,10 +169,14 @@ class RunRecord:
         return done
 
     def append_ledger(self, entry: LedgerEntry) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
         line = (entry.model_dump_json() + "\n").encode()
         # One write on an O_APPEND descriptor: lines from parallel workers never interleave.
-        fd = os.open(self.ledger_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(self.ledger_path, flags, 0o644)
+        except FileNotFoundError:  # the run's folder does not exist yet
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.ledger_path, flags, 0o644)
         try:
             os.write(fd, line)
         finally:
