@@ -121,7 +121,10 @@ def test_cluster_engine_known_answer() -> None:
     expected = {"A": 2 / 7, "B": 1 / 7, "C": 2 / 7, "D": 2 / 7}
     assert result.weights.to_dict() == pytest.approx(expected, abs=1e-12)
     other = optimize(
-        "cluster", cov=cov, clusters={"x": ["A", "B"], "y": ["C", "D"]}, within_engine="equal_weight",
+        "cluster",
+        cov=cov,
+        clusters={"x": ["A", "B"], "y": ["C", "D"]},
+        within_engine="equal_weight",
         across_engine="equal_weight",
     )
     assert other.weights.to_dict() == pytest.approx({s: 0.25 for s in "ABCD"}, abs=1e-15)
@@ -259,7 +262,7 @@ def test_infeasible_bounds_raise_before_solving(
 
 
 def test_bounds_checked_when_constructed() -> None:
-    with pytest.raises(ParamValidationError, match="min_weight 0.5 > max_weight 0.4"):
+    with pytest.raises(ParamValidationError, match=r"min_weight 0\.5 > max_weight 0\.4"):
         WeightBounds(min_weight=0.5, max_weight=0.4)
     with pytest.raises(ParamValidationError, match="long_only=True"):
         WeightBounds(min_weight=-0.1)
@@ -358,8 +361,6 @@ def test_column_order_does_not_change_weights(engine: str) -> None:
     bounds = WeightBounds(max_weight=0.2)
     permuted = list(np.random.default_rng(0).permutation(cov.columns))
     first = optimize(engine, cov=cov, mu=mu, clusters=clusters, bounds=bounds)
-    second = optimize(
-        engine, cov=cov.loc[permuted, permuted], mu=mu[permuted[::-1]], clusters=clusters, bounds=bounds
-    )
+    second = optimize(engine, cov=cov.loc[permuted, permuted], mu=mu[permuted[::-1]], clusters=clusters, bounds=bounds)
     assert first.weights.equals(second.weights)
     assert first.engine == second.engine

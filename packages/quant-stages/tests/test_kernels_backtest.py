@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,7 +38,7 @@ def test_windows_are_contiguous_and_never_overlap_train() -> None:
     assert (first.test_start, first.test_end) == (index[4], index[5])
     for window in windows:
         assert window.train_end < window.test_start
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert before.test_end < after.test_start
 
 
@@ -172,9 +174,7 @@ def test_consecutive_windows_carry_the_drifted_book() -> None:
     # (2/3, 1/3), so the second rebalance trades |0.5 - 2/3| + |0.5 - 1/3| = 1/3.
     index = utc_days(4)
     returns = pd.DataFrame({"A": [0.0, 0.0, 1.0, 0.0], "B": [0.0, 0.0, 0.0, 0.0]}, index=index)
-    result = walk_forward(
-        returns, train=2, test=1, allocate=lambda train: pd.Series({"A": 0.5, "B": 0.5}), cost_bps=0
-    )
+    result = walk_forward(returns, train=2, test=1, allocate=lambda train: pd.Series({"A": 0.5, "B": 0.5}), cost_bps=0)
     assert result.turnover.tolist() == pytest.approx([1.0, 1 / 3], abs=1e-15)
 
 
@@ -187,6 +187,8 @@ def test_gap_between_windows_restarts_from_cash() -> None:
 def test_column_order_does_not_matter() -> None:
     returns = random_returns(90, ["C", "A", "B"], seed=5)
     first = walk_forward(returns, train=30, test=30, allocate=inverse_volatility_allocator, cost_bps=5)
-    second = walk_forward(returns[["B", "C", "A"]], train=30, test=30, allocate=inverse_volatility_allocator, cost_bps=5)
+    second = walk_forward(
+        returns[["B", "C", "A"]], train=30, test=30, allocate=inverse_volatility_allocator, cost_bps=5
+    )
     assert first.returns.equals(second.returns)
     assert first.weights.equals(second.weights)

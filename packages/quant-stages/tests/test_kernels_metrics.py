@@ -24,9 +24,7 @@ def test_metrics_by_hand() -> None:
     # downside deviation sqrt((0 + 0.01 + 0 + 0) / 4) = 0.05 -> Sortino 0.0125 / 0.05 * 2 = 0.5
     # drawdowns (0, -0.1, -0.055, -0.055) -> max drawdown -0.1, Calmar 0.0395 / 0.1
     returns = series([0.10, -0.10, 0.05, 0.00])
-    metrics = performance_metrics(
-        returns, 4, turnover=pd.Series([1.0, 0.25]), costs=pd.Series([0.001, 0.00025])
-    )
+    metrics = performance_metrics(returns, 4, turnover=pd.Series([1.0, 0.25]), costs=pd.Series([0.001, 0.00025]))
     std = math.sqrt(0.021875 / 3)
     assert metrics["periods"] == 4
     assert metrics["total_return"] == pytest.approx(0.0395, abs=1e-15)

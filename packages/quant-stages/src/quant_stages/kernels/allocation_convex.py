@@ -192,7 +192,9 @@ def solve_max_sharpe(problem: AllocationProblem) -> EngineSolution:
     if capped is not None:
         membership, caps = capped
         constraint_list.append(membership @ scaled <= caps * kappa)
-    status = solve_with_clarabel(cp.Problem(cp.Minimize(cp.quad_form(scaled, cp.psd_wrap(problem.cov))), constraint_list), "max_sharpe")
+    status = solve_with_clarabel(
+        cp.Problem(cp.Minimize(cp.quad_form(scaled, cp.psd_wrap(problem.cov))), constraint_list), "max_sharpe"
+    )
     total = float(np.sum(scaled.value))
     if not total > 0:
         raise AllocationSolveError("max_sharpe", f"homogenised solution has sum(y) = {total}", status=status)

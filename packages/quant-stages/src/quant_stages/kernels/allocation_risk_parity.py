@@ -55,20 +55,25 @@ def equal_risk_contribution_newton(correlation: np.ndarray) -> np.ndarray:
             factor = scipy.linalg.cho_factor(hessian, lower=True, check_finite=False)
         except np.linalg.LinAlgError as error:
             raise AllocationSolveError(
-                "risk_parity", "covariance is not positive definite (Newton Hessian has no Cholesky factor)",
+                "risk_parity",
+                "covariance is not positive definite (Newton Hessian has no Cholesky factor)",
                 status="numerical_error",
             ) from error
         step = scipy.linalg.cho_solve(factor, gradient, check_finite=False)
         decrement = float(np.sqrt(max(gradient @ step, 0.0)))
         x = x - (step if decrement < FULL_STEP_DECREMENT else step / (1.0 + decrement))
         if not np.all(x > 0):
-            raise AllocationSolveError("risk_parity", "Newton iterate left the positive orthant", status="numerical_error")
+            raise AllocationSolveError(
+                "risk_parity", "Newton iterate left the positive orthant", status="numerical_error"
+            )
     raise AllocationSolveError(
         "risk_parity", f"Newton did not converge in {NEWTON_MAX_ITERATIONS} iterations", status="max_iterations"
     )
 
 
-def _constrained_risk_budgeting(problem: AllocationProblem, correlation: np.ndarray, inverse_vol: np.ndarray) -> EngineSolution:
+def _constrained_risk_budgeting(
+    problem: AllocationProblem, correlation: np.ndarray, inverse_vol: np.ndarray
+) -> EngineSolution:
     constraints = problem.constraints
     n_assets = problem.n_assets
     scaled = cp.Variable(n_assets)

@@ -87,7 +87,9 @@ def validated_covariance(cov: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray
             f"covariance must be a pandas DataFrame, got {type(cov).__name__}", source="cov", rule="dataframe"
         )
     if cov.shape[0] != cov.shape[1] or cov.shape[0] == 0:
-        raise DataValidationError(f"covariance must be square and non-empty, got shape {cov.shape}", source="cov", rule="square")
+        raise DataValidationError(
+            f"covariance must be square and non-empty, got shape {cov.shape}", source="cov", rule="square"
+        )
     if not cov.columns.is_unique or not cov.index.is_unique:
         raise DataValidationError("covariance has duplicate symbols", source="cov", rule="unique_symbols")
     if set(cov.index) != set(cov.columns):
@@ -97,7 +99,9 @@ def validated_covariance(cov: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray
         )
     symbols = tuple(sorted(str(s) for s in cov.columns))
     if len(set(symbols)) != len(symbols):
-        raise DataValidationError("covariance symbols collide once converted to text", source="cov", rule="unique_symbols")
+        raise DataValidationError(
+            "covariance symbols collide once converted to text", source="cov", rule="unique_symbols"
+        )
     ordered = cov.rename(index=str, columns=str).loc[list(symbols), list(symbols)]
     matrix = ordered.to_numpy(dtype=np.float64, copy=True)
     finite = np.isfinite(matrix)
@@ -117,7 +121,10 @@ def validated_covariance(cov: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray
     bad = np.flatnonzero(variances <= 0)
     if bad.size:
         raise DataValidationError(
-            f"variance must be > 0, got {variances[bad[0]]}", source="cov", column=symbols[bad[0]], rule="positive_variance"
+            f"variance must be > 0, got {variances[bad[0]]}",
+            source="cov",
+            column=symbols[bad[0]],
+            rule="positive_variance",
         )
     return symbols, matrix
 

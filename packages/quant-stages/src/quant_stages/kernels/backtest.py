@@ -85,7 +85,9 @@ def _positive_int(value: object, name: str, minimum: int) -> int:
 def _validated_index(index: pd.Index) -> pd.DatetimeIndex:
     if not isinstance(index, pd.DatetimeIndex):
         raise DataValidationError(
-            f"the returns index must be a DatetimeIndex, got {type(index).__name__}", source="returns", rule="datetime_index"
+            f"the returns index must be a DatetimeIndex, got {type(index).__name__}",
+            source="returns",
+            rule="datetime_index",
         )
     if index.tz is None or str(index.tz) != "UTC":
         raise DataValidationError(
@@ -93,7 +95,9 @@ def _validated_index(index: pd.Index) -> pd.DatetimeIndex:
         )
     if not index.is_unique:
         raise DataValidationError(
-            f"the returns index has duplicate dates, e.g. {index[index.duplicated()][0]}", source="returns", rule="unique_dates"
+            f"the returns index has duplicate dates, e.g. {index[index.duplicated()][0]}",
+            source="returns",
+            rule="unique_dates",
         )
     if not index.is_monotonic_increasing:
         raise DataValidationError("the returns index must be sorted by date", source="returns", rule="sorted_dates")
@@ -144,7 +148,9 @@ def walk_forward_windows(index: pd.Index, train: int, test: int, step: int | Non
 
 def _validated_weights(weights: pd.Series, name: str, symbols: pd.Index | None) -> pd.Series:
     if not isinstance(weights, pd.Series):
-        raise DataValidationError(f"{name} must be a pandas Series, got {type(weights).__name__}", source=name, rule="series")
+        raise DataValidationError(
+            f"{name} must be a pandas Series, got {type(weights).__name__}", source=name, rule="series"
+        )
     weights = weights.rename(index=str).astype("float64")
     if not weights.index.is_unique:
         raise DataValidationError(f"{name} has duplicate symbols", source=name, rule="unique_symbols")
@@ -155,7 +161,9 @@ def _validated_weights(weights: pd.Series, name: str, symbols: pd.Index | None) 
         unknown = sorted(set(weights.index[weights.to_numpy() != 0]) - set(symbols))
         if unknown:
             raise DataValidationError(
-                f"{name} hold symbols with no returns in the test window: {unknown[:5]}", source=name, rule="known_symbols"
+                f"{name} hold symbols with no returns in the test window: {unknown[:5]}",
+                source=name,
+                rule="known_symbols",
             )
     return weights
 
@@ -169,7 +177,12 @@ def simulate_window(
     """Trade one test window: rebalance to `weights`, then hold (drift) to the end; see module docs."""
     if not isinstance(test_returns, pd.DataFrame) or test_returns.empty:
         raise DataValidationError("test returns must be a non-empty DataFrame", source="test_returns", rule="non_empty")
-    if isinstance(cost_bps, bool) or not isinstance(cost_bps, (int, float)) or not math.isfinite(cost_bps) or cost_bps < 0:
+    if (
+        isinstance(cost_bps, bool)
+        or not isinstance(cost_bps, (int, float))
+        or not math.isfinite(cost_bps)
+        or cost_bps < 0
+    ):
         raise ParamValidationError(
             f"cost_bps must be a finite number >= 0, got {cost_bps!r}", param="cost_bps", value=cost_bps, rule="ge_0"
         )
@@ -227,7 +240,9 @@ def walk_forward(
     across consecutive windows, so each rebalance's turnover is measured from the drifted book.
     """
     if not isinstance(returns, pd.DataFrame) or returns.shape[1] == 0:
-        raise DataValidationError("returns must be a DataFrame with at least one column", source="returns", rule="non_empty")
+        raise DataValidationError(
+            "returns must be a DataFrame with at least one column", source="returns", rule="non_empty"
+        )
     returns = returns.rename(columns=str)
     returns = returns[sorted(returns.columns)]
     windows = walk_forward_windows(returns.index, train, test, step)
@@ -249,7 +264,9 @@ def walk_forward(
     return BacktestResult(
         returns=pd.concat([r.returns for r in results]),
         gross_returns=pd.concat([r.gross_returns for r in results]),
-        weights=pd.DataFrame([r.target_weights.to_numpy() for r in results], index=rebalance_dates, columns=returns.columns),
+        weights=pd.DataFrame(
+            [r.target_weights.to_numpy() for r in results], index=rebalance_dates, columns=returns.columns
+        ),
         turnover=pd.Series([r.turnover for r in results], index=rebalance_dates, name="turnover"),
         costs=pd.Series([r.cost for r in results], index=rebalance_dates, name="cost"),
         windows=windows,

@@ -180,7 +180,8 @@ def resolve_constraints(
     if n_assets * bounds.max_weight < 1 - FEASIBILITY_TOLERANCE:
         raise ParamValidationError(
             f"max_weight {bounds.max_weight} is infeasible for {n_assets} assets: "
-            f"{n_assets} x {bounds.max_weight} = {n_assets * bounds.max_weight:.6g} < 1, so the weights cannot sum to 1",
+            f"{n_assets} x {bounds.max_weight} = {n_assets * bounds.max_weight:.6g} < 1, "
+            "so the weights cannot sum to 1",
             param="max_weight",
             value=bounds.max_weight,
             rule="n_times_max_weight_ge_1",
@@ -188,7 +189,8 @@ def resolve_constraints(
     if n_assets * bounds.min_weight > 1 + FEASIBILITY_TOLERANCE:
         raise ParamValidationError(
             f"min_weight {bounds.min_weight} is infeasible for {n_assets} assets: "
-            f"{n_assets} x {bounds.min_weight} = {n_assets * bounds.min_weight:.6g} > 1, so the weights cannot sum to 1",
+            f"{n_assets} x {bounds.min_weight} = {n_assets * bounds.min_weight:.6g} > 1, "
+            "so the weights cannot sum to 1",
             param="min_weight",
             value=bounds.min_weight,
             rule="n_times_min_weight_le_1",
@@ -206,7 +208,7 @@ def resolve_constraints(
         )
     cluster_ids, codes = cluster_codes_for(symbols, clusters)
     if isinstance(bounds.cluster_caps, Mapping):
-        unknown = sorted((str(c) for c in bounds.cluster_caps if c not in clusters))
+        unknown = sorted(str(c) for c in bounds.cluster_caps if c not in clusters)
         if unknown:
             raise ParamValidationError(
                 f"cluster_caps name clusters that do not exist: {unknown}; known clusters: "

@@ -99,7 +99,9 @@ def _periods_per_year(periods_per_year: float | pd.Series | Mapping[str, float],
     return values
 
 
-def pairwise_sample_covariance(values: np.ndarray, min_periods: int, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def pairwise_sample_covariance(
+    values: np.ndarray, min_periods: int, symbols: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise-complete unbiased covariance and the pairwise observation counts n_ij.
 
     With mask M (1 where observed) and X0 (returns, 0 where missing):
@@ -207,6 +209,11 @@ def nearest_correlation(correlation: np.ndarray) -> np.ndarray:
 
 def repair_to_psd(cov: np.ndarray) -> tuple[np.ndarray, bool]:
     """(cov unchanged, False) if PSD within tolerance, else (nearest PSD with same variances, True)."""
+    try:
+        np.linalg.cholesky(cov)
+        return cov, False  # positive definite: the O(N^3 / 3) check is enough
+    except np.linalg.LinAlgError:
+        pass  # singular or indefinite: the eigenvalues decide
     eigenvalues = np.linalg.eigvalsh(cov)
     if eigenvalues[0] >= -PSD_TOLERANCE * max(eigenvalues[-1], 0.0):
         return cov, False
@@ -237,7 +244,10 @@ def covariance(
         )
     if isinstance(min_periods, bool) or not isinstance(min_periods, int) or min_periods < 2:
         raise ParamValidationError(
-            f"min_periods must be an integer >= 2, got {min_periods!r}", param="min_periods", value=min_periods, rule="ge_2"
+            f"min_periods must be an integer >= 2, got {min_periods!r}",
+            param="min_periods",
+            value=min_periods,
+            rule="ge_2",
         )
     symbols, values = _validated_returns(returns)
     annual = _periods_per_year(periods_per_year, symbols)
@@ -245,7 +255,10 @@ def covariance(
     flat = np.flatnonzero(~(np.diag(cov) > 0))
     if flat.size:
         raise DataValidationError(
-            "asset has zero variance over its traded dates", source="returns", column=symbols[flat[0]], rule="positive_variance"
+            "asset has zero variance over its traded dates",
+            source="returns",
+            column=symbols[flat[0]],
+            rule="positive_variance",
         )
     if method == "ledoit_wolf":
         intensity = ledoit_wolf_constant_correlation_intensity(values, counts)

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import leaves_list, linkage
-from scipy.spatial.distance import squareform
 
 from quant_core.errors import ParamValidationError
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.spatial.distance import squareform
 
 from .allocation_types import AllocationProblem, EngineSolution, build_problem
 from .constraints import ClusterMap, WeightBounds, project_to_constraints

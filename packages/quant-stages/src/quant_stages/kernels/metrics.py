@@ -27,7 +27,9 @@ from quant_core.errors import DataValidationError, ParamValidationError
 
 def _validated_series(returns: pd.Series) -> np.ndarray:
     if not isinstance(returns, pd.Series):
-        raise DataValidationError(f"returns must be a pandas Series, got {type(returns).__name__}", source="returns", rule="series")
+        raise DataValidationError(
+            f"returns must be a pandas Series, got {type(returns).__name__}", source="returns", rule="series"
+        )
     if returns.empty:
         raise DataValidationError("returns are empty", source="returns", rule="non_empty")
     values = returns.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -42,7 +44,10 @@ def _validated_series(returns: pd.Series) -> np.ndarray:
     if np.any(values <= -1.0):
         first = np.flatnonzero(values <= -1.0)[0]
         raise DataValidationError(
-            f"return {values[first]} <= -100% wipes out the portfolio", source="returns", row=str(returns.index[first]), rule="gt_minus_1"
+            f"return {values[first]} <= -100% wipes out the portfolio",
+            source="returns",
+            row=str(returns.index[first]),
+            rule="gt_minus_1",
         )
     return values
 
@@ -72,8 +77,10 @@ def performance_metrics(
     See the module docstring for each definition. `periods_per_year` is e.g. 252 for weekday
     series, 365 for calendar-day series.
     """
-    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, float)) or not (
-        math.isfinite(periods_per_year) and periods_per_year > 0
+    if (
+        isinstance(periods_per_year, bool)
+        or not isinstance(periods_per_year, (int, float))
+        or not (math.isfinite(periods_per_year) and periods_per_year > 0)
     ):
         raise ParamValidationError(
             f"periods_per_year must be a positive number, got {periods_per_year!r}",
