@@ -4,41 +4,17 @@ backtest (which re-allocates on every train window), and by `meta.optimize` acro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
-
 from quant_core.errors import ParamValidationError
-from quant_core.stage import StageParams
 
+from quant_stages.allocation_params import WEIGHT_COLUMNS, AllocationParams, EngineParams
 from quant_stages.data.returns import periods_per_year
 from quant_stages.kernels.allocation import AllocationResult, optimize
 from quant_stages.kernels.constraints import WeightBounds
 from quant_stages.kernels.covariance import covariance
-
-Engine = Literal["equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "risk_parity", "hrp", "cluster"]
-BaseEngine = Literal["equal_weight", "inverse_volatility", "min_variance", "max_sharpe", "risk_parity", "hrp"]
-WEIGHT_COLUMNS = ["symbol", "atom", "weight", "net_weight", "direction", "cluster", "risk_contribution"]
-
-
-class EngineParams(StageParams):
-    engine: Engine = Field(default="hrp", description="risk engine")
-    covariance: Literal["sample", "ledoit_wolf"] = Field(default="ledoit_wolf", description="covariance estimator")
-    lookback: int | None = Field(default=None, ge=20, description="estimate on the last N dates only")
-    min_periods: int = Field(default=20, ge=2, description="fewest common observations per pair")
-    linkage: Literal["ward", "average", "complete", "single"] = Field(default="ward", description="HRP linkage")
-    fallback: list[BaseEngine] = Field(default_factory=lambda: ["min_variance", "inverse_volatility", "equal_weight"], description="engines tried in turn when the engine fails")
-    risk_free_rate: float = Field(default=0.0, description="annual risk-free rate (max_sharpe)")
-    within_engine: BaseEngine = Field(default="inverse_volatility", description="cluster engine: within each cluster")
-    across_engine: BaseEngine = Field(default="risk_parity", description="cluster engine: across clusters")
-
-
-class AllocationParams(EngineParams):
-    min_weight: float = Field(default=0.0, ge=0.0, le=1.0, description="per-position floor")
-    max_weight: float = Field(default=1.0, gt=0.0, le=1.0, description="per-position cap")
-    cluster_cap: float | None = Field(default=None, gt=0.0, le=1.0, description="cap on each cluster's total weight")
 
 
 def estimate(returns: pd.DataFrame, params: EngineParams, ppy: pd.Series) -> tuple[pd.DataFrame, pd.Series]:

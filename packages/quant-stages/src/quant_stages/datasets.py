@@ -4,15 +4,16 @@ group. The built-in `synthetic` dataset is the embedded default market."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quant_core.entrypoints import DATASETS_GROUP, iter_loaded
 from quant_core.errors import DatasetNotFoundError, ParamValidationError
 
 from quant_stages.data.candidates import Candidate, validate_candidates
-from quant_stages.data.synthetic import generate_market
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class SyntheticDataset:
                 f"dataset synthetic: parameter {name!r}={first.get('input')!r}: {first['msg']}",
                 param=name, value=first.get("input"), rule=first["type"],
             ) from None
+        from quant_stages.data.synthetic import generate_market  # numpy/pandas: only when loading
+
         market = generate_market(**chosen.model_dump())
         candidates = validate_candidates(market.candidates, source="dataset synthetic")
         return LoadedData(candidates=candidates, returns=market.returns)

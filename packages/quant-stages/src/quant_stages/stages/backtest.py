@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 from quant_core.context import AuditEvent, SelectionContext
 from quant_core.errors import DataValidationError, ParamValidationError
 from quant_core.stage import Stage, StageOutputs, StageParams
 
-from quant_stages.data.returns import periods_per_year
-from quant_stages.frames import TransientStore, get_frame, put_frame, put_series
-from quant_stages.kernels.allocation_types import AllocationFailedError
-from quant_stages.kernels.backtest import walk_forward
-from quant_stages.kernels.metrics import performance_metrics
 from quant_stages.numbers import json_safe
-from quant_stages.stages.inputs import returns_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The stages redone on every train window, in order, with the params the pipeline ran them with.
 WINDOW_STAGES = (
@@ -58,7 +55,15 @@ class Backtest(Stage[SelectionContext]):
         backtest: dict
 
     def execute(self, context: SelectionContext) -> SelectionContext:
+        import pandas as pd
+
+        from quant_stages.data.returns import periods_per_year
+        from quant_stages.frames import TransientStore, get_frame, put_frame, put_series
+        from quant_stages.kernels.allocation_types import AllocationFailedError
+        from quant_stages.kernels.backtest import walk_forward
+        from quant_stages.kernels.metrics import performance_metrics
         from quant_stages.stages import STAGE_CLASSES  # the catalogue imports this module
+        from quant_stages.stages.inputs import returns_of
 
         p = self.params
         returns = returns_of(self.artifacts, context)

@@ -8,8 +8,6 @@ from pydantic import Field
 from quant_core.context import SelectionContext
 from quant_core.stage import Stage, StageOutputs, StageParams
 
-from quant_stages.kernels.clustering import cluster_assets
-from quant_stages.stages.inputs import returns_of
 
 
 class ClusteringParams(StageParams):
@@ -36,6 +34,9 @@ class Clustering(Stage[SelectionContext]):
         clusters: dict[str, list[str]]
 
     def execute(self, context: SelectionContext) -> SelectionContext:
+        from quant_stages.kernels.clustering import cluster_assets
+        from quant_stages.stages.inputs import returns_of
+
         p = self.params
         clusters = cluster_assets(
             returns_of(self.artifacts, context), lookbacks=tuple(p.lookbacks), method=p.method,

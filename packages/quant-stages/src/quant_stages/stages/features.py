@@ -6,10 +6,6 @@ from pydantic import Field
 from quant_core.context import SelectionContext
 from quant_core.stage import Stage, StageOutputs, StageParams
 
-from quant_stages.data.returns import periods_per_year
-from quant_stages.frames import put_frame
-from quant_stages.kernels.features import compute_features
-from quant_stages.stages.inputs import candidate_table, candidates_of, returns_of
 
 
 class FeaturesParams(StageParams):
@@ -41,6 +37,11 @@ class Features(Stage[SelectionContext]):
         features: dict
 
     def execute(self, context: SelectionContext) -> SelectionContext:
+        from quant_stages.data.returns import periods_per_year
+        from quant_stages.frames import put_frame
+        from quant_stages.kernels.features import compute_features
+        from quant_stages.stages.inputs import candidate_table, candidates_of, returns_of
+
         p = self.params
         returns = returns_of(self.artifacts, context)
         if p.lookback is not None:

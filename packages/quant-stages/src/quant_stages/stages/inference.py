@@ -8,8 +8,7 @@ from pydantic import Field
 from quant_core.context import SelectionContext
 from quant_core.stage import Stage, StageOutputs, StageParams
 
-from quant_stages.frames import get_frame, put_frame
-from quant_stages.kernels.inference import DEFAULT_METHODS, DEFAULT_WEIGHTS, mps_score
+from quant_stages.kernels.inference_defaults import DEFAULT_METHODS, DEFAULT_WEIGHTS
 
 Method = Literal["rank", "inverse_rank", "normal_cdf", "inverse_normal_cdf"]
 
@@ -35,6 +34,9 @@ class Inference(Stage[SelectionContext]):
         scores: dict
 
     def execute(self, context: SelectionContext) -> SelectionContext:
+        from quant_stages.frames import get_frame, put_frame
+        from quant_stages.kernels.inference import mps_score
+
         features = get_frame(self.artifacts, context.features, what="features (run selection.features first)")
         scored = mps_score(features, self.params.methods, self.params.weights)
         ref = put_frame(self.artifacts, scored)

@@ -7,8 +7,6 @@ from quant_core.context import AuditEvent, SelectionContext
 from quant_core.stage import Stage, StageOutputs
 
 from quant_stages.data.candidates import candidates_to_records, validate_candidates
-from quant_stages.data.returns import coverage_filter, reconcile, validate_returns
-from quant_stages.frames import put_frame
 from quant_stages.stages.source import SourceParams, file_digests, load_source
 
 
@@ -40,6 +38,9 @@ class Ingestion(Stage[SelectionContext]):
         return file_digests(self.params.candidates_path, self.params.returns_path)
 
     def execute(self, context: SelectionContext) -> SelectionContext:
+        from quant_stages.data.returns import coverage_filter, reconcile, validate_returns
+        from quant_stages.frames import put_frame
+
         p = self.params
         loaded = load_source(p)
         source = p.returns_path or f"dataset {p.dataset or 'synthetic'}"

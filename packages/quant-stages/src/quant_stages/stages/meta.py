@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import pandas as pd
 from pydantic import Field
 from quant_core.context import AuditEvent, MetaContext
 from quant_core.errors import DataValidationError
 from quant_core.stage import Stage, StageOutputs
 
-from quant_stages.allocation import BaseEngine, EngineParams, allocation_record, project_to_box, run_engine
-from quant_stages.calendars import align_by_compounding
-from quant_stages.data.returns import periods_per_year
-from quant_stages.frames import get_frame, get_series, put_frame
-from quant_stages.kernels.constraints import WeightBounds
+from quant_stages.allocation_params import BaseEngine, EngineParams
 
 SLEEVE_RETURNS = "backtest_returns"
 SLEEVE_WEIGHTS = "weights"
@@ -46,6 +40,9 @@ class MetaReturns(Stage[MetaContext]):
         meta_returns: dict
 
     def execute(self, context: MetaContext) -> MetaContext:
+        from quant_stages.calendars import align_by_compounding
+        from quant_stages.frames import get_series, put_frame
+
         streams = {}
         for result in _succeeded(context):
             ref = result.artifacts.get(SLEEVE_RETURNS)
@@ -87,6 +84,13 @@ class MetaOptimize(Stage[MetaContext]):
         meta_weights: dict[str, float]
 
     def execute(self, context: MetaContext) -> MetaContext:
+        import numpy as np
+
+        from quant_stages.allocation import allocation_record, project_to_box, run_engine
+        from quant_stages.data.returns import periods_per_year
+        from quant_stages.frames import get_frame
+        from quant_stages.kernels.constraints import WeightBounds
+
         returns = get_frame(self.artifacts, context.meta_returns, what="meta returns (run meta.returns first)")
         names = list(returns.columns)
         specs = {s.name: s for s in context.sleeves}
@@ -122,6 +126,10 @@ class MetaFlatten(Stage[MetaContext]):
         flattened_weights: dict
 
     def execute(self, context: MetaContext) -> MetaContext:
+        import pandas as pd
+
+        from quant_stages.frames import get_frame, put_frame
+
         if not context.meta_weights:
             raise DataValidationError("no meta weights: run meta.optimize first", rule="missing-input")
         contributions: dict[str, list[dict]] = {}

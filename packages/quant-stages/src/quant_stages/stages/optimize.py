@@ -5,8 +5,7 @@ from __future__ import annotations
 from quant_core.context import SelectionContext
 from quant_core.stage import Stage, StageOutputs
 
-from quant_stages.allocation import AllocationParams, allocate_atoms, allocation_record
-from quant_stages.frames import get_frame, put_frame
+from quant_stages.allocation_params import AllocationParams
 
 
 class Optimize(Stage[SelectionContext]):
@@ -31,6 +30,9 @@ class Optimize(Stage[SelectionContext]):
         allocation: dict
 
     def execute(self, context: SelectionContext) -> SelectionContext:
+        from quant_stages.allocation import allocate_atoms, allocation_record
+        from quant_stages.frames import get_frame, put_frame
+
         atom_returns = get_frame(self.artifacts, context.artifacts.get("atom_returns"), what="atom returns (run selection.synthesis first)")
         features = get_frame(self.artifacts, context.features, what="features") if context.features else None
         asset_ppy = features["periods_per_year"].to_dict() if features is not None else None

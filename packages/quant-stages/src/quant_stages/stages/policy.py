@@ -6,9 +6,6 @@ from pydantic import Field
 from quant_core.context import AuditEvent, SelectionContext
 from quant_core.stage import Stage, StageOutputs, StageParams
 
-from quant_stages.frames import get_frame
-from quant_stages.kernels.policy import PolicyThresholds, apply_policy
-from quant_stages.stages.inputs import candidate_table, candidates_of
 
 
 class PolicyParams(StageParams):
@@ -43,6 +40,10 @@ class Policy(Stage[SelectionContext]):
         winners: list[str]
 
     def execute(self, context: SelectionContext) -> SelectionContext:
+        from quant_stages.frames import get_frame
+        from quant_stages.kernels.policy import PolicyThresholds, apply_policy
+        from quant_stages.stages.inputs import candidate_table, candidates_of
+
         p = self.params
         features = get_frame(self.artifacts, context.features, what="features (run selection.features first)")
         scores = get_frame(self.artifacts, context.scores, what="scores (run selection.inference first)")["score"]

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import base64
 import html
-
-import pandas as pd
 from pydantic import Field
 from quant_core.context import MetaContext
 from quant_core.stage import Stage, StageOutputs, StageParams
 
-from quant_stages.data.returns import periods_per_year
-from quant_stages.frames import get_frame
-from quant_stages.kernels.metrics import drawdown_series, performance_metrics
 from quant_stages.numbers import json_safe
 
 METRIC_LABELS = {
@@ -60,7 +55,12 @@ class MetaReport(Stage[MetaContext]):
         report: dict
 
     def execute(self, context: MetaContext) -> MetaContext:
-        from quant_stages import report_plots  # matplotlib costs seconds to import: only here
+        import pandas as pd
+
+        from quant_stages import report_plots
+        from quant_stages.data.returns import periods_per_year
+        from quant_stages.frames import get_frame
+        from quant_stages.kernels.metrics import drawdown_series, performance_metrics
 
         sleeves = get_frame(self.artifacts, context.meta_returns, what="meta returns (run meta.returns first)")
         weights = pd.Series(context.meta_weights).reindex(sleeves.columns).fillna(0.0)

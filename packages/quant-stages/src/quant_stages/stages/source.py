@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from quant_core.errors import DataValidationError
 from quant_core.stage import StageParams
 
-from quant_stages.data.candidates import Candidate, read_candidates
-from quant_stages.data.returns import read_returns
-from quant_stages.datasets import LoadedData, load_dataset
+
+if TYPE_CHECKING:
+    from quant_stages.datasets import LoadedData
 
 DEFAULT_DATASET = "synthetic"
 
@@ -69,8 +69,12 @@ def file_digests(*paths: str | None) -> dict[str, str]:
 
 
 def load_source(params: SourceParams) -> LoadedData:
+    from quant_stages.data.candidates import read_candidates
+    from quant_stages.data.returns import read_returns
+    from quant_stages.datasets import LoadedData, load_dataset
+
     if params.uses_files:
-        candidates: list[Candidate] = read_candidates(params.candidates_path)  # type: ignore[arg-type]
+        candidates = read_candidates(params.candidates_path)  # type: ignore[arg-type]
         returns = read_returns(
             params.returns_path, max_abs_return=params.max_abs_return, assume_utc=params.assume_utc  # type: ignore[arg-type]
         )

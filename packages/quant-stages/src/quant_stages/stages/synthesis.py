@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import pandas as pd
 from pydantic import Field
 from quant_core.context import SelectionContext
 from quant_core.errors import DataValidationError
 from quant_core.stage import Stage, StageOutputs, StageParams
 
-from quant_stages.frames import put_frame
-from quant_stages.stages.inputs import candidate_table, candidates_of, returns_of
 
 #: Symbols are `EXCHANGE:TICKER` and may hold '_' and ':' but never '|', so ids split back safely.
 ATOM_SEPARATOR = "|"
@@ -47,6 +44,11 @@ class Synthesis(Stage[SelectionContext]):
         composition_map: dict[str, dict[str, int]]
 
     def execute(self, context: SelectionContext) -> SelectionContext:
+        import pandas as pd
+
+        from quant_stages.frames import put_frame
+        from quant_stages.stages.inputs import candidate_table, candidates_of, returns_of
+
         if not context.winners:
             raise DataValidationError(
                 "no winners to synthesise: the policy vetoed every candidate (see the vetoes)",
