@@ -109,8 +109,19 @@ def pairwise_sample_covariance(
     cov_ij = ((X0'X0)_ij - S_i(j) S_j(i) / n_ij) / (n_ij - 1).
     """
     observed = ~np.isnan(values)
+    # The formula is invariant to shifting a column; centring first avoids cancellation.
+    centred = values - np.nanmean(values, axis=0)
+    if observed.all():
+        n_rows = values.shape[0]
+        counts = np.full((values.shape[1], values.shape[1]), float(n_rows))
+        if n_rows < min_periods:
+            raise DataValidationError(
+                f"only {n_rows} date(s) of returns; min_periods is {min_periods}", source="returns", rule="min_periods"
+            )
+        cov = (centred.T @ centred) / (n_rows - 1.0)
+        return 0.5 * (cov + cov.T), counts
     mask = observed.astype(np.float64)
-    zeroed = np.where(observed, values, 0.0)
+    zeroed = np.where(observed, centred, 0.0)
     counts = mask.T @ mask
     too_few = counts < min_periods
     if too_few.any():
@@ -138,7 +149,6 @@ def ledoit_wolf_constant_correlation_intensity(values: np.ndarray, counts: np.nd
     gamma = ||F - S||_F^2; delta = clip(sum_ij (pi_ij - rho_ij) / n_ij / gamma, 0, 1).
     """
     observed = ~np.isnan(values)
-    mask = observed.astype(np.float64)
     means = np.nanmean(values, axis=0)
     y = np.where(observed, values - means, 0.0)
     y2 = y * y
@@ -147,8 +157,11 @@ def ledoit_wolf_constant_correlation_intensity(values: np.ndarray, counts: np.nd
     variances = np.diag(sample).copy()
     std = np.sqrt(variances)
     pi = (y2.T @ y2) / counts - sample * sample
-    # Sum of y_i^2 over the dates where j also traded, and of y_i^3 y_j.
-    own_square_where_both = (y2.T @ mask) / counts
+    # Mean of y_i^2 over the dates where j also traded (just s_ii when nothing is missing).
+    if observed.all():
+        own_square_where_both = np.broadcast_to(variances[:, None], counts.shape)
+    else:
+        own_square_where_both = (y2.T @ observed.astype(np.float64)) / counts
     cubic = ((y2 * y).T @ y) / counts
     # The paper's -s_ii s_ij and +s_ii s_ij terms cancel once s_ij is itself the pairwise mean.
     theta = cubic - sample * own_square_where_both
