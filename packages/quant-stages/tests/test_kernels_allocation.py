@@ -210,8 +210,13 @@ def test_bounded_risk_parity_keeps_equal_contributions_where_caps_do_not_bind() 
 
 def test_working_set_min_variance_matches_full_solve() -> None:
     cov = factor_cov(400, seed=11)
-    for bounds in (WeightBounds(max_weight=0.1), WeightBounds(min_weight=0.0005, max_weight=0.05)):
-        problem = build_problem(cov, bounds)
+    clusters = sectors_of(cov)
+    for bounds in (
+        WeightBounds(max_weight=0.1),
+        WeightBounds(min_weight=0.0005, max_weight=0.05),
+        WeightBounds(max_weight=0.1, cluster_caps={"sector0": 0.2, "sector1": 0.3}),
+    ):
+        problem = build_problem(cov, bounds, clusters=clusters)
         fast = allocation_convex.solve_min_variance(problem).weights
         full, status, _, _ = _min_variance_subproblem(problem.cov, problem.constraints, np.arange(400))
         assert status == "optimal"
@@ -219,6 +224,10 @@ def test_working_set_min_variance_matches_full_solve() -> None:
         full_variance = full @ problem.cov @ full
         assert fast_variance <= full_variance * (1 + 1e-7)
         assert np.abs(fast - full).max() < 1e-4
+        if bounds.cluster_caps:
+            totals = pd.Series(fast, index=problem.symbols).groupby(lambda s: int(s[1:]) % 3).sum()
+            assert totals[0] <= 0.2 + 1e-12 and totals[1] <= 0.3 + 1e-12
+            assert totals[0] == pytest.approx(0.2, abs=1e-7)  # the cap binds
 
 
 def test_project_to_constraints_rule() -> None:

@@ -100,9 +100,10 @@ def _min_variance_subproblem(
     full = lower.copy()
     full[active] = weights.value
     cap_duals = np.zeros(n_assets)
-    if cap_constraint is not None and capped is not None:
+    if cap_constraint is not None and capped is not None and cap_constraint.dual_value is not None:
         cap_duals = capped[0].T @ np.maximum(np.asarray(cap_constraint.dual_value, dtype=float), 0.0)
-    return full, status, float(budget.dual_value), cap_duals
+    budget_dual = float(budget.dual_value) if budget.dual_value is not None else float("nan")
+    return full, status, budget_dual, cap_duals
 
 
 def _initial_working_set(cov: np.ndarray, constraints: ConstraintSet) -> np.ndarray:
@@ -147,6 +148,10 @@ def solve_min_variance(problem: AllocationProblem) -> EngineSolution:
             weights, status, _, _ = _min_variance_subproblem(cov, constraints, np.arange(n_assets))
             return finish_solver_weights(weights, constraints, "min_variance", status)
         weights, status, budget_dual, cap_duals = _min_variance_subproblem(cov, constraints, active)
+        if not np.isfinite(budget_dual):
+            # Without duals the KKT check cannot certify the subset: solve everything instead.
+            active = np.arange(n_assets)
+            continue
         gradient = 2.0 * (cov @ weights)
         reduced_cost = gradient + budget_dual + cap_duals
         scale = max(abs(budget_dual), 2.0 * float(weights @ (cov @ weights)))
