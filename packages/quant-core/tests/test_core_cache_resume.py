@@ -11,7 +11,14 @@ from core_strategies import artifact_refs, json_objects, names, run_ids, text
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from quant_core import AuditEvent, PipelineSpec, QuantSDK, SelectionContext, StageFailedError
+from quant_core import (
+    ArtifactCorruptedError,
+    AuditEvent,
+    PipelineSpec,
+    QuantSDK,
+    SelectionContext,
+    StageFailedError,
+)
 from quant_core.cache import cache_key
 from quant_core.hashing import canonical_json
 from quant_core.testing import Flaky, toy_registry
@@ -90,6 +97,35 @@ def test_resuming_a_finished_run_executes_nothing(sdk: QuantSDK) -> None:
     sdk.run_pipeline("toy.portfolio", run_id="resume-2")
     again = sdk.resume("resume-2")
     assert [e.cache_hit for e in again.ledger] == [True, True, True]
+
+
+def test_resuming_a_meta_run_serves_sleeves_and_meta_stage_from_the_cache(sdk: QuantSDK) -> None:
+    first = sdk.run_pipeline("toy.meta", profile="trio", run_id="resume-meta")
+    again = sdk.resume("resume-meta")
+    assert [(e.stage_id, e.cache_hit) for e in again.ledger] == [
+        ("fan_out.toy.portfolio", False), ("toy.meta_total", True),
+    ]
+    assert again.context.meta_weights == first.context.meta_weights
+    sleeve_ledger = sdk.record("resume-meta.alpha").read_ledger()
+    assert [e.cache_hit for e in sleeve_ledger] == [False, False, False, True, True, True]
+
+
+def test_resuming_a_stage_run(sdk: QuantSDK) -> None:
+    sdk.run_stage("toy.seed", params={"n": 3}, run_id="resume-stage")
+    again = sdk.resume("resume-stage")
+    assert (again.kind, [e.cache_hit for e in again.ledger]) == ("stage", [True])
+
+
+def test_a_corrupted_cache_entry_is_a_clear_error_and_force_rewrites_it(sdk: QuantSDK) -> None:
+    sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-1")
+    (entry,) = sdk.home.cache_dir.rglob("*.json")
+    entry.write_text("{not json")
+    with pytest.raises(ArtifactCorruptedError) as caught:
+        sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-2")
+    assert str(caught.value).startswith(f"cache entry {entry} is corrupted (Invalid JSON")
+    assert str(caught.value).endswith("delete it, or run again with force=True to rewrite it")
+    sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-3", force=True)
+    assert [e.cache_hit for e in sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-4").ledger] == [True]
 
 
 def test_a_deleted_artifact_makes_its_stage_run_again(sdk: QuantSDK) -> None:

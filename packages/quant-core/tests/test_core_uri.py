@@ -94,9 +94,10 @@ def test_to_uri_and_parse_uri_round_trip(parsed: QuantURI) -> None:
 
 
 def test_run_uri_runs_a_stage_with_coerced_params(sdk: QuantSDK) -> None:
-    result = sdk.run_uri("quant://toy/noop?run_id=uri-1&index=7")
+    result = sdk.run_uri("quant://toy/noop?run_id=uri-1&index=7&executor=local")
     assert (result.run_id, result.target, result.kind) == ("uri-1", "toy.noop", "stage")
     assert result.context.params["last"] == 7
+    assert result.ledger[0].executor == "local"
 
 
 def test_run_uri_runs_a_pipeline_with_profile_and_params(sdk: QuantSDK) -> None:

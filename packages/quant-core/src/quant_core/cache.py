@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 from quant_core.artifacts import ArtifactStore, write_atomic
 from quant_core.context import AuditEvent
+from quant_core.errors import ArtifactCorruptedError
 from quant_core.hashing import canonical_json, sha256_hex
 
 
@@ -64,11 +65,21 @@ class StageCache:
 
     def get(self, key: str, store: ArtifactStore) -> CacheEntry | None:
         """The entry for `key`, or None when absent or when an artifact it names is gone."""
+        path = self._path(key)
         try:
-            raw = self._path(key).read_bytes()
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        entry = CacheEntry.model_validate_json(raw)
+        try:
+            entry = CacheEntry.model_validate_json(raw)
+        except ValidationError as exc:
+            # Entries are written atomically, so this is damage from outside: say where, and how
+            # to get past it, rather than guess.
+            problem = exc.errors()[0]["msg"]
+            raise ArtifactCorruptedError(
+                f"cache entry {path} is corrupted ({problem}); delete it, or run again with "
+                f"force=True to rewrite it"
+            ) from None
         for sha in iter_artifact_shas(entry.delta):
             if not store.path_for(sha).is_file():
                 return None
