@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from quant_core.errors import DataValidationError
 
@@ -48,9 +47,11 @@ def align_by_compounding(streams: Mapping[str, pd.Series]) -> Alignment:
     for name, series in cleaned.items():
         # the first common date takes only its own return: earlier ones predate the common span
         inside = series[(series.index >= common[0]) & (series.index <= common[-1])]
-        bucket = common[np.searchsorted(common.values, inside.index.values, side="left")]
-        growth = (1.0 + inside).groupby(bucket).prod() - 1.0
-        columns[name] = growth.reindex(common)
+        bucket = common[common.searchsorted(inside.index, side="left")]
+        growth = (1.0 + inside).groupby(bucket)
+        # a date with nothing to fold in keeps its own return bit for bit: (1 + r) - 1 rounds
+        own = inside.groupby(bucket).last()
+        columns[name] = (growth.prod() - 1.0).where(growth.size() > 1, own).reindex(common)
         compounded[name] = int(len(inside) - len(common))
         outside[name] = int(len(series) - len(inside))
     frame = pd.DataFrame(columns, index=common)
