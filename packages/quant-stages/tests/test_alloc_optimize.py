@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from quant_core.errors import ParamValidationError, StageFailedError
-from quant_stages.allocation import WEIGHT_COLUMNS
 from quant_stages.frames import get_frame
 
 UP_TO_OPTIMIZE = [
@@ -26,6 +25,8 @@ BLOCKS = {
 }
 SHORT = "X:B2"
 TOLERANCE = 1e-9
+#: The weights contract (ARCHITECTURE.md section 3, plus the atom and its risk contribution).
+WEIGHT_COLUMNS = ["symbol", "atom", "weight", "net_weight", "direction", "cluster", "risk_contribution"]
 
 
 def block_returns(n_days: int, dates: pd.DatetimeIndex, drift: float = 0.0005) -> pd.DataFrame:
