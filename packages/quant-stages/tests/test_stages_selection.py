@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from quant_core.errors import DataValidationError, StageFailedError
+from quant_core.errors import DataValidationError, ParamValidationError, StageFailedError
 from quant_stages.frames import get_frame
 from quant_stages.kernels.inference import DEFAULT_WEIGHTS
 from quant_stages.stages.synthesis import parse_atom_id
@@ -221,3 +221,11 @@ def test_synthesis_without_winners_is_a_clear_error(sdk, kit, planted_market):
     assert failure.value.stage_id == "selection.synthesis"
     assert isinstance(failure.value.__cause__, DataValidationError)
     assert failure.value.__cause__.rule == "no-winners"
+
+
+def test_features_params_refuse_what_the_kernel_cannot_do_before_anything_runs(sdk):
+    """The schema says what the kernel accepts: permutation entropy up to order 7 (7! patterns)."""
+    with pytest.raises(ParamValidationError) as failure:
+        sdk.run_stage("selection.features", params={"entropy_order": 8})
+    assert failure.value.param == "entropy_order"
+    assert sdk.registry.get("selection.features").input_schema["properties"]["entropy_order"]["maximum"] == 7

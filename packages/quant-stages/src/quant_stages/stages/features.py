@@ -9,7 +9,9 @@ from quant_core.stage import Stage, StageOutputs, StageParams
 
 
 class FeaturesParams(StageParams):
-    entropy_order: int = Field(default=5, ge=2, le=8, description="permutation entropy order")
+    # le=7: the kernel's MAX_ENTROPY_ORDER (7! patterns per asset); not imported, to keep
+    # registering stages free of numpy/pandas imports
+    entropy_order: int = Field(default=5, ge=2, le=7, description="permutation entropy order")
     entropy_delay: int = Field(default=1, ge=1, description="permutation entropy delay")
     efficiency_window: int | None = Field(default=None, ge=2, description="efficiency ratio window (None: whole history)")
     hurst_min_window: int = Field(default=8, ge=4, description="smallest rescaled-range window")
