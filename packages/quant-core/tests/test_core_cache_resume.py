@@ -57,7 +57,7 @@ def test_running_a_finished_pipeline_again_executes_no_stage(sdk: QuantSDK) -> N
     assert second.context.cache_view() == first.context.cache_view()
     assert second.context.backtest == {"total": 30.0}
     # each run has its own full record, cache hits included
-    assert len(sdk.record("c-2").context_files()) == 4
+    assert len(sdk.record("c-2").context_names()) == 4
 
 
 def test_other_params_miss_the_cache_from_the_changed_step_on(sdk: QuantSDK) -> None:

@@ -67,7 +67,7 @@ def test_executors_satisfy_the_protocol(tmp_path) -> None:
 def _record_summary(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
     record = sdk.record(run_id)
     return {
-        "contexts": [(p.name, json.loads(p.read_text())) for p in record.context_files()],
+        "contexts": record.context_entries(),
         "ledger": [
             {k: v for k, v in e.model_dump().items() if k not in ("started_at", "duration_s")}
             for e in record.read_ledger()

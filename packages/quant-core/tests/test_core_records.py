@@ -18,6 +18,7 @@ from quant_core import (
     RunNotFoundError,
     SelectionContext,
     StageFailedError,
+    context_from_data,
     context_from_json,
 )
 from quant_core.context import RUN_ID_PATTERN
@@ -38,7 +39,7 @@ def test_a_pipeline_run_leaves_manifest_ledger_and_contexts(sdk: QuantSDK) -> No
     result = sdk.run_pipeline("toy.portfolio", params={"n": 4}, run_id="rec-1")
     run_dir = sdk.home.runs_dir / "rec-1"
     assert result.record == run_dir
-    assert sorted(p.name for p in run_dir.iterdir()) == ["contexts", "ledger.jsonl", "manifest.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["contexts.jsonl", "ledger.jsonl", "manifest.json"]
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {k: manifest[k] for k in ("run_id", "kind", "target", "executor", "status", "error", "profile")} == {
@@ -60,11 +61,12 @@ def test_a_pipeline_run_leaves_manifest_ledger_and_contexts(sdk: QuantSDK) -> No
     assert all(set(e) == LEDGER_FIELDS for e in lines)
     assert all(e["duration_s"] >= 0 and datetime.fromisoformat(e["started_at"]) for e in lines)
 
-    contexts = sorted(p.name for p in (run_dir / "contexts").iterdir())
-    assert contexts == ["000-input.json", "001-toy.seed.json", "002-toy.scale.json", "003-toy.sum.json"]
-    start = context_from_json((run_dir / "contexts" / "000-input.json").read_bytes())
+    snapshots = [json.loads(line) for line in (run_dir / "contexts.jsonl").read_text().splitlines()]
+    contexts = [snapshot["name"] for snapshot in snapshots]
+    assert contexts == ["000-input", "001-toy.seed", "002-toy.scale", "003-toy.sum"]
+    start = context_from_data(snapshots[0]["context"])
     assert start == SelectionContext(run_id="rec-1")
-    after = [context_from_json((run_dir / "contexts" / name).read_bytes()) for name in contexts[1:]]
+    after = [context_from_data(snapshot["context"]) for snapshot in snapshots[1:]]
     assert after[-1] == result.context
     assert result.context.backtest == {"total": 12.0}  # 2 * (0 + 1 + 2 + 3)
 
@@ -99,7 +101,7 @@ def test_a_failed_stage_is_on_the_record(make_sdk) -> None:
         ("toy.scale", "failed", "RuntimeError: toy.scale was asked to fail", None),
     ]
     # the last context is the one after the last step that succeeded
-    assert [p.name for p in record.context_files()] == ["000-input.json", "001-toy.seed.json"]
+    assert record.context_names() == ["000-input", "001-toy.seed"]
     assert "numbers" in sdk.last_context("rec-fail").artifacts
 
 

@@ -2,7 +2,8 @@
 
     runs/<run_id>/manifest.json        what ran, with what, where, and how it ended
     runs/<run_id>/ledger.jsonl         one line per stage attempt
-    runs/<run_id>/contexts/NNN-<id>.json  the context after each step (000-input.json: the start)
+    runs/<run_id>/contexts.jsonl       the context after each step, one line each:
+                                       {"name": "NNN-<step id>", "context": {...}} (000-input: the start)
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from quant_core.artifacts import write_atomic
-from quant_core.context import RUN_ID_PATTERN, RunContext, context_from_json
+from quant_core.context import RUN_ID_PATTERN, RunContext, context_from_data
 from quant_core.errors import InvalidRunIdError, RunConflictError, RunNotFoundError
 
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
-INPUT_CONTEXT_NAME = "000-input.json"
+INPUT_CONTEXT_NAME = "000-input"
 MAX_RUN_ID_LENGTH = 128
 VERSIONED_DISTRIBUTIONS = (
     "quant-core", "quant-stages", "quant-cli", "quant-compute-ray", "quant-flows-prefect",
@@ -125,8 +126,8 @@ class RunRecord:
         return self.path / "ledger.jsonl"
 
     @property
-    def contexts_dir(self) -> Path:
-        return self.path / "contexts"
+    def contexts_path(self) -> Path:
+        return self.path / "contexts.jsonl"
 
     def exists(self) -> bool:
         return self.manifest_path.is_file()
@@ -169,14 +170,17 @@ class RunRecord:
         return done
 
     def append_ledger(self, entry: LedgerEntry) -> None:
-        line = (entry.model_dump_json() + "\n").encode()
-        # One write on an O_APPEND descriptor: lines from parallel workers never interleave.
+        self._append(self.ledger_path, (entry.model_dump_json() + "\n").encode())
+
+    def _append(self, path: Path, line: bytes) -> None:
+        # One write on an O_APPEND descriptor: lines from parallel workers never interleave, and
+        # a reader never sees a half-replaced file (no temp file and rename per step).
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
         try:
-            fd = os.open(self.ledger_path, flags, 0o644)
+            fd = os.open(path, flags, 0o644)
         except FileNotFoundError:  # the run's folder does not exist yet
             self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.ledger_path, flags, 0o644)
+            fd = os.open(path, flags, 0o644)
         try:
             os.write(fd, line)
         finally:
@@ -189,30 +193,44 @@ class RunRecord:
             return [LedgerEntry.model_validate_json(line) for line in handle if line.strip()]
 
     def context_name(self, step: int, stage_id: str) -> str:
-        return f"{step:03d}-{stage_id}.json"
+        return f"{step:03d}-{stage_id}"
 
-    def write_context(self, name: str, context: RunContext) -> Path:
-        path = self.contexts_dir / name
-        write_atomic(path, context.model_dump_json().encode())
-        return path
+    def write_context(self, name: str, context: RunContext) -> None:
+        """Append the context after a step (or the input, `000-input`) to `contexts.jsonl`."""
+        self._append(self.contexts_path, f'{{"name":{json.dumps(name)},"context":{context.model_dump_json()}}}\n'.encode())
 
-    def context_files(self) -> list[Path]:
-        if not self.contexts_dir.exists():
+    def context_names(self) -> list[str]:
+        return [name for name, _ in self.context_entries()]
+
+    def context_entries(self) -> list[tuple[str, dict]]:
+        """Every recorded context as (name, JSON data), in the order they were written."""
+        try:
+            raw = self.contexts_path.read_bytes()
+        except FileNotFoundError:
             return []
-        return sorted(p for p in self.contexts_dir.glob("*.json"))
+        entries = []
+        for line in raw.splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                entries.append((entry["name"], entry["context"]))
+        return entries
 
     def read_context(self, name: str) -> RunContext:
-        return context_from_json((self.contexts_dir / name).read_bytes())
+        """The latest context recorded under `name` (a resumed run records a step again)."""
+        for recorded, data in reversed(self.context_entries()):
+            if recorded == name:
+                return context_from_data(data)
+        raise RunNotFoundError(f"{self.run_id}/{name}", [f"{self.run_id}/{n}" for n in self.context_names()])
 
     def input_context(self) -> RunContext:
         return self.read_context(INPUT_CONTEXT_NAME)
 
     def last_context(self) -> RunContext:
         """The context after the last step the run reached (its input if it reached none)."""
-        files = self.context_files()
-        if not files:
+        entries = self.context_entries()
+        if not entries:
             raise RunNotFoundError(self.run_id, _run_ids(self.path.parent))
-        return context_from_json(files[-1].read_bytes())
+        return context_from_data(entries[-1][1])
 
 
 def _run_ids(runs_dir: Path) -> list[str]:
