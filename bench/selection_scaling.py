@@ -2,7 +2,7 @@
 
 For N = 100, 500, 1000 and 2000 assets of the embedded synthetic market over 1000 days, the
 pipeline runs through `QuantSDK.run_pipeline` on the local executor, in a fresh QuantHome for
-every run (nothing cached, every artifact written), best of a few runs. Next to it, in the same
+every run (nothing cached, every artifact written), best of two or three runs. Next to it, in the same
 process, one `numpy.corrcoef` of the same returns matrix (NaN filled with 0 for this kernel only):
 the irreducible N x N work any selection has to do. Printed: both times, their ratio, the CPU
 time, and the per-stage breakdown from the run's ledger (`overhead` = the run's wall time minus
@@ -26,8 +26,9 @@ from quant_stages.frames import get_frame
 
 SIZES = (100, 500, 1000, 2000)
 N_DAYS = 1000
-REPEATS = 2
-KERNEL_REPEATS = 5
+#: runs per size (best kept): enough to see past a busy neighbour, and under a minute in all
+REPEATS = {100: 3, 500: 3, 1000: 3, 2000: 2}
+KERNEL_REPEATS = 10
 STAGES = ("ingestion", "features", "inference", "clustering", "policy", "synthesis")
 
 
@@ -58,7 +59,7 @@ def corrcoef_seconds(home: str, result) -> float:
 
 def main() -> None:
     print(f"selection.full, synthetic market, {N_DAYS} days, local executor, fresh QuantHome per run, "
-          f"best of {REPEATS}; cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+          f"best of {'/'.join(str(REPEATS[n]) for n in SIZES)} runs; cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as home:
         wall, _, _, _ = timed_run(100, home)
     print(f"first run in this process (imports included), N=100: {wall:.2f} s\n")
@@ -68,7 +69,7 @@ def main() -> None:
     print(" | ".join("---" for _ in header))
     for n_assets in SIZES:
         best = None
-        for _ in range(REPEATS):
+        for _ in range(REPEATS[n_assets]):
             with tempfile.TemporaryDirectory() as home:
                 wall, cpu, stages, result = timed_run(n_assets, home)
                 if best is None or wall < best[0]:
