@@ -28,6 +28,7 @@ def _market(tmp_path: Path, direction: str) -> dict[str, str]:
 
 
 def _scores(tmp_path: Path, direction: str) -> pd.DataFrame:
+    tmp_path.mkdir()
     sdk = QuantSDK(home=tmp_path / "home")
     result = sdk.run_pipeline(
         "selection.full", stages=["selection.ingestion", "selection.features", "selection.inference"],
