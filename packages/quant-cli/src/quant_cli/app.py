@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from quant_core.sdk import QuantSDK
 from quant_cli.commands import data, demo, pipeline, profile, runs, stage
 from quant_cli.group import QuantGroup
 from quant_cli.state import CliState, SdkFactory
+from quant_cli.threads import single_threaded_blas
 
 HELP = (
     "quant: build, run and inspect quantitative portfolio pipelines.\n\n"
@@ -77,4 +79,5 @@ def default_sdk(home: QuantHome) -> QuantSDK:
 
 
 def main() -> None:
+    single_threaded_blas(os.environ)
     build_app(default_sdk)(prog_name="quant")
