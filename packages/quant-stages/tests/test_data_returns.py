@@ -308,7 +308,9 @@ def _calendar_frame() -> pd.DataFrame:
     late = weekdays_only.copy()
     late[:7] = np.nan  # listed Monday 2021-01-11: 5 of 5 since
     delisted = every_day.copy()
-    delisted[11:] = np.nan  # 11 of 14 calendar rows
+    delisted[11:] = np.nan  # stops trading after 11 of 14 rows: 11 of 11 while listed
+    holey = every_day.copy()
+    holey[[2, 3, 4]] = np.nan  # 11 of 14 rows inside its life
     return pd.DataFrame(
         {
             "NYSE:FULL": weekdays_only,
@@ -316,6 +318,7 @@ def _calendar_frame() -> pd.DataFrame:
             "NYSE:LATE": late,
             "BINANCE:FULLUSDT": every_day,
             "BINANCE:GONEUSDT": delisted,
+            "BINANCE:HOLEUSDT": holey,
             "BINANCE:NONEUSDT": np.full(14, np.nan),
         },
         index=dates,
@@ -330,6 +333,7 @@ def test_periods_per_year_is_inferred_from_weekend_trading() -> None:
         "NYSE:LATE": 252,
         "BINANCE:FULLUSDT": 365,
         "BINANCE:GONEUSDT": 365,
+        "BINANCE:HOLEUSDT": 365,
         "BINANCE:NONEUSDT": 252,  # no observation: weekday default
     }
     assert periods.dtype == np.int64 and periods.name == "periods_per_year"
@@ -355,11 +359,13 @@ def test_asset_class_overrides_the_inference() -> None:
 
 def test_coverage_filter_known_answer() -> None:
     kept, dropped = coverage_filter(_calendar_frame(), 0.8)
-    assert list(kept.columns) == ["NYSE:FULL", "NYSE:GAPPY", "NYSE:LATE", "BINANCE:FULLUSDT"]
-    assert list(dropped) == ["BINANCE:GONEUSDT", "BINANCE:NONEUSDT"]  # sorted by symbol
+    # a delisted asset is kept (no survivorship bias); gaps inside an asset's life are not
+    assert list(kept.columns) == ["NYSE:FULL", "NYSE:GAPPY", "NYSE:LATE", "BINANCE:FULLUSDT", "BINANCE:GONEUSDT"]
+    assert list(dropped) == ["BINANCE:HOLEUSDT", "BINANCE:NONEUSDT"]  # sorted by symbol
     assert dropped["BINANCE:NONEUSDT"] == "no observations"
-    assert "coverage 0.786 < min_coverage 0.8" in dropped["BINANCE:GONEUSDT"]
-    assert "11 of 14 seven-day-calendar rows" in dropped["BINANCE:GONEUSDT"]
+    assert "coverage 0.786 < min_coverage 0.8" in dropped["BINANCE:HOLEUSDT"]
+    assert "11 of 14 seven-day-calendar rows" in dropped["BINANCE:HOLEUSDT"]
+    assert kept["BINANCE:GONEUSDT"].iloc[11:].isna().all()  # and nothing after delisting is filled
     assert kept["NYSE:FULL"].isna().sum() == 4  # weekends are still NaN, never filled
 
 

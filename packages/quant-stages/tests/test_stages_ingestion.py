@@ -86,8 +86,8 @@ def test_low_coverage_assets_are_dropped_with_their_reason(sdk, kit, two_block_m
     assert event.level == "warning"
     assert event.data == {
         "dropped": {
-            gappy: "coverage 0.700 < min_coverage 0.9: 210 of 300 seven-day-calendar rows since its first "
-                   "observation on 2023-01-02",
+            gappy: "coverage 0.700 < min_coverage 0.9: 210 of 300 seven-day-calendar rows between its first "
+                   "observation on 2023-01-02 and its last on 2023-10-28",
             empty: "no observations",
         }
     }

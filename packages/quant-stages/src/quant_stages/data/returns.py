@@ -430,12 +430,14 @@ def periods_per_year(
 def coverage_filter(df: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame, dict[str, str]]:
     """Drop assets with too many gaps; return the kept frame and `{symbol: reason}` of the dropped.
 
-    Coverage of an asset = its observations / the rows of its calendar from its first observation
-    to the end of the matrix. Its calendar is seven-day or weekday (as in `periods_per_year`);
-    the rows of a calendar are those where at least one asset on that calendar has a value. So an
-    equity is not punished for weekends, a late listing is not a gap (the history-length rule is
-    the policy's job), while missing days and delisting before the end are. An asset without any
-    observation has coverage 0. Kept if coverage >= `min_coverage`. Nothing is filled.
+    Coverage of an asset = its observations / the rows of its calendar from its first to its last
+    observation. Its calendar is seven-day or weekday (as in `periods_per_year`); the rows of a
+    calendar are those where at least one asset on that calendar has a value. So an equity is not
+    punished for weekends, a late listing is not a gap (the history-length rule is the policy's
+    job), and neither is a delisting: dropping assets that stop trading before the end of the
+    sample would choose the backtest's universe with knowledge of the future (survivorship bias).
+    Missing days inside an asset's life are gaps. An asset without any observation has coverage 0.
+    Kept if coverage >= `min_coverage`. Nothing is filled.
 
     Limitation: an asset alone on its calendar defines that calendar's rows by itself, so its
     gaps look like holidays; in a real universe each calendar holds many assets.
@@ -462,7 +464,9 @@ def coverage_filter(df: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame
 
     has_data = observed.any(axis=0)
     first_row = np.where(has_data, np.argmax(observed, axis=0), n_rows)
-    expected = rows_from[first_row, seven_day.astype(int)]
+    after_last = np.where(has_data, n_rows - np.argmax(observed[::-1], axis=0), n_rows)
+    calendar_of = seven_day.astype(int)
+    expected = rows_from[first_row, calendar_of] - rows_from[after_last, calendar_of]
     counts = observed.sum(axis=0)
     coverage = np.divide(counts, expected, out=np.zeros(len(counts)), where=expected > 0)
     keep = has_data & (coverage >= min_coverage)
@@ -476,8 +480,9 @@ def coverage_filter(df: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame
         calendar = "seven-day" if seven_day[j] else "weekday"
         dropped[symbol] = (
             f"coverage {coverage[j]:.3f} < min_coverage {min_coverage:g}: {counts[j]} of "
-            f"{expected[j]} {calendar}-calendar rows since its first observation on "
-            f"{dates[first_row[j]].date().isoformat()}"
+            f"{expected[j]} {calendar}-calendar rows between its first observation on "
+            f"{dates[first_row[j]].date().isoformat()} and its last on "
+            f"{dates[after_last[j] - 1].date().isoformat()}"
         )
     return df.loc[:, keep], dropped
 
