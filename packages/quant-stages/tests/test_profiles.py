@@ -107,6 +107,16 @@ def test_invalid_toml_is_an_error_with_its_position(tmp_path):
             "duplicate-sleeve", "sleeves[1]: sleeve name 'a' is repeated",
         ),
         ('[[sleeves]]\nname = "a"\nprofile = "demo_crypto"\n', "sleeves-in-portfolio", "only a meta profile"),
+        (
+            '[profile]\nkind = "meta"\n[[sleeves]]\nname = "a"\nprofile = "demo_crypto"\nmin_weight = 0.6\n'
+            '[[sleeves]]\nname = "b"\nprofile = "demo_equities"\nmin_weight = 0.5\n',
+            "bounds", "the min_weights sum to 1.1",
+        ),
+        (
+            '[profile]\nkind = "meta"\n[[sleeves]]\nname = "a"\nprofile = "demo_crypto"\nmax_weight = 0.3\n'
+            '[[sleeves]]\nname = "b"\nprofile = "demo_equities"\nmax_weight = 0.3\n',
+            "bounds", "the max_weights to 0.6",
+        ),
     ],
 )
 def test_meta_profile_rules(tmp_path, text, rule, words):

@@ -147,6 +147,16 @@ def parse_profile(text: str, source: str, default_name: str, base_dir: Path) -> 
             stage_params=validate_stage_params(source, f"sleeves[{index}].stages", sleeve.stages),
             min_weight=sleeve.min_weight, max_weight=sleeve.max_weight,
         ))
+    if sleeves:
+        low, high = sum(s.min_weight for s in sleeves), sum(s.max_weight for s in sleeves)
+        if low > 1 + 1e-12 or high < 1 - 1e-12:
+            # caught here, before any sleeve runs, rather than at meta.optimize after all of them
+            raise _error(
+                source,
+                f"sleeves: weights must sum to 1, but the min_weights sum to {low:g} and the "
+                f"max_weights to {high:g}",
+                "bounds",
+            )
     return ResolvedProfile(
         name=parsed.profile.name or default_name, kind=kind, description=parsed.profile.description,
         source=source, stage_params=stage_params, sleeves=sleeves,
