@@ -35,7 +35,12 @@ def _markdown_table(header: list[str], rows: list[list]) -> str:
 
 def _html_table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="{"num" if isinstance(c, (int, float)) else "text"}">{html.escape(_fmt(c))}</td>' for c in row
+        ) + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -46,7 +51,7 @@ class MetaReport(Stage[MetaContext]):
     sleeves' stitched walk-forward test returns."""
 
     id = "meta.report"
-    version = "2"  # 2: the Volatility column reads annualized_volatility
+    version = "3"  # 2: the Volatility column reads annualized_volatility; 3: log-scale growth, readable heatmap
     tags = ("meta", "report")
     context_type = MetaContext
     Params = ReportParams
@@ -100,7 +105,7 @@ class MetaReport(Stage[MetaContext]):
             "<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>{html.escape(self.params.title)}</title><style>"
             "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
-            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}td.num{text-align:right}td.text{text-align:left}"
             "th{background:#f3f3f3}img{max-width:100%}</style></head><body>"
             f"<h1>{html.escape(self.params.title)}</h1><p>Profile <code>{html.escape(str(context.meta_profile or context.profile))}</code>; "
             f"out-of-sample period {html.escape(span)}.</p>"
