@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cvxpy as cp
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,16 +197,55 @@ def test_every_engine_respects_bounds(engine: str, scenario: str) -> None:
     assert result.risk_contributions.sum() == pytest.approx(1.0, abs=1e-9)
 
 
-def test_bounded_risk_parity_keeps_equal_contributions_where_caps_do_not_bind() -> None:
-    cov = factor_cov(12)
+def constrained_risk_budgeting_reference(cov: pd.DataFrame, bounds: WeightBounds, clusters: dict | None) -> pd.Series:
+    """Richard & Roncalli (2019) constrained risk budgeting written directly in cvxpy (exp cones)."""
+    symbols = list(cov.columns)
+    sigma = np.sqrt(np.diag(cov.to_numpy()))
+    correlation = cov.to_numpy() / np.outer(sigma, sigma)
+    x = cp.Variable(len(symbols))
+    y = cp.multiply(1.0 / sigma, x)
+    total = cp.sum(y)
+    constraints = [y <= bounds.max_weight * total, y >= bounds.min_weight * total]
+    if bounds.cluster_caps is not None and clusters is not None:
+        for cluster_id, members in clusters.items():
+            caps = bounds.cluster_caps
+            cap = caps if isinstance(caps, float) else caps.get(cluster_id, 1.0)
+            constraints.append(cp.sum(y[[symbols.index(m) for m in members]]) <= cap * total)
+    objective = 0.5 * cp.quad_form(x, cp.psd_wrap(correlation)) - cp.sum(cp.log(x)) / len(symbols)
+    cp.Problem(cp.Minimize(objective), constraints).solve(
+        solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12
+    )
+    weights = x.value / sigma
+    return pd.Series(weights / weights.sum(), index=symbols)
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        WeightBounds(max_weight=0.08),
+        WeightBounds(min_weight=0.05, max_weight=0.09),
+        WeightBounds(cluster_caps={"sector0": 0.25, "sector1": 0.3}),
+    ],
+)
+def test_bounded_risk_parity_matches_the_constrained_risk_budgeting_problem(bounds: WeightBounds) -> None:
+    cov = factor_cov(15, seed=8)
+    clusters = sectors_of(cov)
     free = risk_parity(cov)
-    cap = float(free.max()) - 0.01
-    capped = risk_parity(cov, bounds=WeightBounds(max_weight=cap))
-    assert capped.max() <= cap + 1e-12
-    assert capped.sum() == pytest.approx(1.0, abs=1e-12)
-    # the assets pushed to the cap are those that the free solution held most of
-    at_cap = capped.index[capped >= cap - 1e-9]
-    assert set(at_cap) <= set(free.index[free > cap])
+    result = optimize("risk_parity", cov=cov, bounds=bounds, clusters=clusters, fallback=())
+    assert result.solver_status == "active_set_converged"
+    assert not np.allclose(result.weights, free, atol=1e-4)  # the bounds bind
+    reference = constrained_risk_budgeting_reference(cov, bounds, clusters)
+    np.testing.assert_allclose(result.weights.to_numpy(), reference.to_numpy(), atol=1e-7, rtol=0)
+    if bounds.cluster_caps is None:
+        # assets strictly inside their bounds keep (nearly) equal risk contributions
+        inside = (result.weights > bounds.min_weight + 1e-9) & (result.weights < bounds.max_weight - 1e-9)
+        contributions = result.risk_contributions[inside]
+        assert contributions.max() - contributions.min() < 0.2 * contributions.mean()
+
+
+def test_risk_parity_with_bounds_leaving_one_portfolio() -> None:
+    weights = risk_parity(factor_cov(10), bounds=WeightBounds(max_weight=0.1))
+    np.testing.assert_allclose(weights.to_numpy(), 0.1, atol=1e-15)
 
 
 def test_working_set_min_variance_matches_full_solve() -> None:
