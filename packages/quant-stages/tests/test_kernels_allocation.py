@@ -413,3 +413,15 @@ def test_column_order_does_not_change_weights(engine: str) -> None:
     second = optimize(engine, cov=cov.loc[permuted, permuted], mu=mu[permuted[::-1]], clusters=clusters, bounds=bounds)
     assert first.weights.equals(second.weights)
     assert first.engine == second.engine
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_same_inputs_give_bitwise_identical_weights(engine: str) -> None:
+    cov = factor_cov(200, seed=21)
+    mu = pd.Series(np.linspace(0.02, 0.12, 200), index=cov.columns)
+    bounds = WeightBounds(max_weight=0.05, cluster_caps={"sector2": 0.3})
+    runs = [
+        optimize(engine, cov=cov, mu=mu, clusters=sectors_of(cov), bounds=bounds, fallback=()) for _ in range(2)
+    ]
+    assert runs[0].weights.equals(runs[1].weights)
+    assert runs[0].solver_status == runs[1].solver_status

@@ -185,8 +185,10 @@ def solve_max_sharpe(problem: AllocationProblem) -> EngineSolution:
             status="infeasible",
         )
     scaled = cp.Variable(problem.n_assets)
-    kappa = cp.sum(scaled)
-    constraint_list = [excess @ scaled == 1.0, kappa >= 0]
+    # kappa as its own variable keeps y_i <= u kappa at two non-zeros a row; writing sum(y) in
+    # every row instead makes the constraint matrix dense (N x N) and the solve several times slower.
+    kappa = cp.Variable()
+    constraint_list = [excess @ scaled == 1.0, cp.sum(scaled) == kappa, kappa >= 0]
     if np.any(constraints.lower != 0):
         constraint_list.append(scaled >= constraints.lower * kappa)
     else:
