@@ -23,8 +23,8 @@ def solve_equal_weight(problem: AllocationProblem) -> EngineSolution:
 def solve_inverse_volatility(problem: AllocationProblem) -> EngineSolution:
     """w_i proportional to 1/sigma_i, projected onto the bounds.
 
-    Equal to the risk-parity portfolio when assets are uncorrelated only in the weaker sense of
-    equal volatility contributions (Maillard, Roncalli & Teiletche 2010, section 2.2).
+    It is the equal-risk-contribution portfolio when all pairwise correlations are equal
+    (Maillard, Roncalli & Teiletche 2010, section 2.2), and a common risk-parity proxy otherwise.
     """
     inverse = 1.0 / problem.volatilities()
     return EngineSolution(project_to_constraints(inverse / inverse.sum(), problem.constraints), "closed_form")
