@@ -178,3 +178,22 @@ def test_mixed_float_and_text_frame_round_trips_through_the_general_path() -> No
     frame = _returns().assign(note=["a", None, "c", "d", "e", "f"])
     back = frame_from_parquet_bytes(frame_to_parquet_bytes(frame))
     pd.testing.assert_frame_equal(back, frame, check_freq=False)
+
+
+def test_decoding_selected_columns_reads_only_those() -> None:
+    import pandas as pd
+    from quant_core.errors import DataValidationError
+    from quant_stages.data.codec import frame_from_parquet_bytes, frame_to_parquet_bytes
+
+    dates = pd.date_range("2024-01-01", periods=4, tz="UTC", name="date")
+    frame = pd.DataFrame({"A:X": [0.1, 0.2, 0.3, 0.4], "B:Y": [1.0, 2.0, 3.0, 4.0], "C:Z": [0.0] * 4}, index=dates)
+    data = frame_to_parquet_bytes(frame)
+    pd.testing.assert_frame_equal(
+        frame_from_parquet_bytes(data, ["C:Z", "A:X"]), frame[["C:Z", "A:X"]], check_freq=False  # freq is never kept
+    )
+    try:
+        frame_from_parquet_bytes(data, ["A:X", "NOPE:N"])
+    except DataValidationError as error:
+        assert error.rule == "missing-columns" and "NOPE:N" in str(error)
+    else:
+        raise AssertionError("a missing column must be an error")

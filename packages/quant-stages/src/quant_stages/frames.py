@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 from quant_core.artifacts import ArtifactRef, ArtifactStore
 from quant_core.errors import DataValidationError
@@ -42,7 +44,9 @@ def put_frame(store: ArtifactStore, frame: pd.DataFrame) -> ArtifactRef:
     return ref
 
 
-def get_frame(store: ArtifactStore, ref: ArtifactRef | None, *, what: str = "table") -> pd.DataFrame:
+def get_frame(
+    store: ArtifactStore, ref: ArtifactRef | None, *, what: str = "table", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     if ref is None:
         raise DataValidationError(
             f"the context holds no {what}: run the stage that produces it first", rule="missing-input"
@@ -56,8 +60,8 @@ def get_frame(store: ArtifactStore, ref: ArtifactRef | None, *, what: str = "tab
         held = store.frames.get(ref.sha256)
         if held is None:
             held = store.frames[ref.sha256] = frame_from_parquet_bytes(store.get(ref))
-        return held
-    return frame_from_parquet_bytes(store.get(ref))
+        return held if columns is None else held.loc[:, list(columns)]
+    return frame_from_parquet_bytes(store.get(ref), columns)
 
 
 def put_series(store: ArtifactStore, series: pd.Series, name: str) -> ArtifactRef:

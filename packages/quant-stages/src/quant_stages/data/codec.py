@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -153,13 +154,24 @@ def _frame_from_table(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def frame_from_parquet_bytes(data: bytes) -> pd.DataFrame:
+def frame_from_parquet_bytes(data: bytes, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Decode bytes from `frame_to_parquet_bytes` back into the frame.
 
+    `columns` decodes only those columns (Parquet is columnar: the others are never read).
     Parquet not written by this codec is read as pyarrow's `to_pandas` reads it.
     """
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        if columns is not None:
+            schema = pq.read_schema(pa.BufferReader(data))
+            missing = sorted(set(columns) - set(schema.names))
+            if missing:
+                raise DataValidationError(
+                    f"columns {missing[:5]} are not in the table", source="parquet bytes", rule="missing-columns"
+                )
+            wanted = [*columns, *([_INDEX_FIELD] if _INDEX_FIELD in schema.names else [])]
+            table = pq.read_table(pa.BufferReader(data), columns=wanted)
+        else:
+            table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(
             f"not readable Parquet bytes: {exc}", source="parquet bytes", rule="unreadable-parquet"

@@ -19,8 +19,8 @@ def candidates_of(store: ArtifactStore, context: SelectionContext) -> list[Candi
     return validate_candidates(store.get_json(context.raw_pool), source="raw_pool")
 
 
-def returns_of(store: ArtifactStore, context: SelectionContext) -> pd.DataFrame:
-    return get_frame(store, context.returns, what="returns matrix (run selection.ingestion first)")
+def returns_of(store: ArtifactStore, context: SelectionContext, columns: list[str] | None = None) -> pd.DataFrame:
+    return get_frame(store, context.returns, what="returns matrix (run selection.ingestion first)", columns=columns)
 
 
 def candidate_table(candidates: list[Candidate]) -> pd.DataFrame:

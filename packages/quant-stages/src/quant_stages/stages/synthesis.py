@@ -55,7 +55,7 @@ class Synthesis(Stage[SelectionContext]):
                 rule="no-winners",
             )
         table = candidate_table(candidates_of(self.artifacts, context))
-        returns = returns_of(self.artifacts, context)
+        returns = returns_of(self.artifacts, context, columns=sorted(context.winners))
         atoms, composition, streams = [], {}, {}
         for symbol in sorted(context.winners):
             direction = str(table.at[symbol, "direction"])
