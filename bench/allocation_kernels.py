@@ -16,7 +16,7 @@ Peers in the same run:
   absolute weight difference is printed.
 
 Targets (2-core machine): min variance < 0.3 s and HRP < 0.1 s at N = 1000.
-Run: ``uv run python bench/allocation_kernels.py [--peers | --peers-full]``.
+Run: ``uv run python bench/allocation_kernels.py [--peers]`` (about 15 s; 25 s with --peers).
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ SIZES = (50, 200, 500, 1000)
 N_DAYS = 756
 N_SECTORS = 10
 CAP = WeightBounds(max_weight=0.10)
-#: skfolio builds one Portfolio object per cluster (O(N^3) overall): about a minute alone at
-#: N = 1000 on 2 cores, so it runs up to this size unless --peers-full is given.
-SKFOLIO_MAX_ASSETS = 500
 
 
 def synthetic_factor_returns(n_assets: int, seed: int) -> pd.DataFrame:
@@ -117,8 +114,7 @@ def ours_hrp_from_returns(returns: pd.DataFrame) -> pd.Series:
 
 
 def main() -> None:
-    full_peers = "--peers-full" in sys.argv[1:]
-    with_peers = full_peers or "--peers" in sys.argv[1:]
+    with_peers = "--peers" in sys.argv[1:]
     skfolio_fit = skfolio_hrp() if with_peers else None
     rows: dict[str, dict[int, str]] = {}
 
@@ -163,7 +159,7 @@ def main() -> None:
         seconds, _ = best_time(linkage, repeats, condensed, method="ward")
         record("  floor: scipy ward linkage alone", n_assets, f"{seconds:.4f}")
 
-        if with_peers and skfolio_fit is not None and (n_assets <= SKFOLIO_MAX_ASSETS or full_peers):
+        if with_peers and skfolio_fit is not None:
             seconds, ours_hrp = best_time(ours_hrp_from_returns, repeats, returns)
             record("hrp from returns: ours", n_assets, f"{seconds:.4f}")
             seconds, theirs = best_time(skfolio_fit, repeats, returns)
@@ -176,8 +172,6 @@ def main() -> None:
     print(f"{'':<{width}}  " + "  ".join(f"N={n:>6}" for n in SIZES))
     for label, values in rows.items():
         print(f"{label:<{width}}  " + "  ".join(f"{values.get(n, '-'):>8}" for n in SIZES))
-    if with_peers and skfolio_fit is not None and not full_peers:
-        print(f"skfolio timed up to N={SKFOLIO_MAX_ASSETS}; add --peers-full for N=1000 (about a minute more)")
     if with_peers and skfolio_fit is None:
         print("skfolio is not installed: run `uv run --with skfolio python bench/allocation_kernels.py --peers`")
 
