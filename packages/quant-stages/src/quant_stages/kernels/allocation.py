@@ -6,17 +6,18 @@ and, when it fails (infeasible model, solver error, non-convergence: `Allocation
 fallback engine in turn. The result names the engine that produced the weights, the solver status
 and every (engine, reason) that failed before it. Engines and their methods:
 
-=====================  ====================================================  ====================
-name                   method                                                module
-=====================  ====================================================  ====================
-equal_weight           1/N, projected onto the bounds                        allocation_heuristics
-inverse_volatility     w ~ 1/sigma, projected onto the bounds                allocation_heuristics
-min_variance           min w'Cw (Markowitz), cvxpy + CLARABEL                allocation_convex
-max_sharpe             tangency portfolio, homogenised convex form          allocation_convex
-risk_parity            exact ERC, Spinu (2013) Newton                         allocation_risk_parity
-hrp                    Lopez de Prado (2016)                                  hrp
-cluster                engine within clusters, engine across clusters        allocation_cluster
-=====================  ====================================================  ====================
+==================  ==========================================================  =====================
+name                method                                                      module
+==================  ==========================================================  =====================
+equal_weight        1/N, projected onto the bounds                              allocation_heuristics
+inverse_volatility  w ~ 1/sigma, projected onto the bounds                      allocation_heuristics
+min_variance        min w'Cw (Markowitz), cvxpy + CLARABEL, working set         allocation_convex
+max_sharpe          tangency portfolio, homogenised convex form, cvxpy          allocation_convex
+risk_parity         exact ERC by Newton (Spinu 2013); bounds: constrained       allocation_risk_parity
+                    risk budgeting (Richard & Roncalli 2019) by active set
+hrp                 Lopez de Prado (2016), vectorised bisection                 hrp
+cluster             engine within clusters, engine across clusters              allocation_cluster
+==================  ==========================================================  =====================
 """
 
 from __future__ import annotations
