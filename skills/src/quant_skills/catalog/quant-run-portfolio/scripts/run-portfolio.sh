@@ -5,7 +5,7 @@
 #
 # A portfolio profile runs pipeline portfolio.full; a meta profile runs `quant demo --profile`,
 # which runs pipeline meta.full and writes report.html into the run's folder. On failure the
-# quant error document is printed and the script exits with quant's exit code (2, 3, 4 or 5).
+# error document is printed and the script exits with quant's exit code (2, 3, 4 or 5).
 # The full result: run the same command again (served from the cache) or `quant runs show RUN --json`.
 set -euo pipefail
 
