@@ -50,5 +50,5 @@ def cli(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def skills(session: nox.Session) -> None:
-    session.install(CORE, "skills", *TEST_TOOLS)
+    session.install(CORE, "./skills", *TEST_TOOLS)  # a bare "skills" is a PyPI package
     _run_tests(session, "skills/tests")

@@ -117,10 +117,15 @@ class QuantSDK:
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
-        """Run one stage as its own run. `context` may come from another run (`last_context`)."""
+        """Run one stage as its own run. `context` may come from another run (`last_context`).
+
+        The params start from, in this order of preference: the given profile's params for the
+        stage; else the params the stage ran with in the run `context` comes from (recorded in
+        `context.params`), so a re-run changes only what `params` says; else the params of that
+        run's profile. `params` is laid over them."""
         spec = self.registry.get(stage_id)
         run_id = validate_run_id(run_id) if run_id else new_run_id(stage_id)
-        layered = self.resolve_profile(profile).stage_params.get(stage_id, {}) if profile else {}
+        layered = self._base_stage_params(stage_id, context, profile)
         given = coerce_params(spec.input_schema, dict(params or {}), owner=stage_id)
         stage_params = check_params(self.runtime(), stage_id, {**layered, **given})
         if context is None:
@@ -133,6 +138,18 @@ class QuantSDK:
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
         (output,) = runner.map(stage_id, [context], stage_params)
         return self._result(run_id, output)
+
+    def _base_stage_params(self, stage_id: str, context: RunContext | None, profile: str | None) -> dict[str, Any]:
+        if profile is not None:
+            return dict(self.resolve_profile(profile).stage_params.get(stage_id, {}))
+        if context is None:
+            return {}
+        recorded = context.params.get(stage_id)
+        if isinstance(recorded, dict):
+            return dict(recorded)
+        if context.profile is not None:
+            return dict(self.resolve_profile(context.profile).stage_params.get(stage_id, {}))
+        return {}
 
     def run_pipeline(
         self,
@@ -188,6 +205,12 @@ class QuantSDK:
                 )
             for sleeve in resolved.sleeves:
                 sleeve_profile = self.resolve_profile(sleeve.profile)
+                if sleeve_profile.kind == "meta":
+                    raise ParamValidationError(
+                        f"profile {profile!r}: sleeve {sleeve.name!r} names the meta profile "
+                        f"{sleeve.profile!r}; a sleeve runs a portfolio profile",
+                        param="profile", value=sleeve.profile, rule="sleeve-kind",
+                    )
                 merged = merge_params(sleeve_profile.stage_params, sleeve.stage_params, overrides, only=branch_targets)
                 sleeves.append(
                     sleeve.model_copy(

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Re-run one stage on the last context of an earlier run, with that run's profile, and print what
-# the stage wrote.
+# Re-run one stage on the last context of an earlier run, starting from the params the stage ran
+# with there, and print what the stage wrote.
 #
 #   usage: rerun-stage.sh RUN STAGE_ID [--param NAME=VALUE ...] [--force]
 #   e.g.   rerun-stage.sh portfolio.full-20250101T000000Z-abc123 selection.clustering --param distance_threshold=0.3
 #
-# The profile comes from the run's manifest (quant runs show RUN --json). On failure the quant
-# error document is printed and the script exits with quant's exit code (2, 3 or 4).
+# The stage starts from the params it ran with in RUN (or from the profile of RUN if it did not
+# run there); the --param values go over them. On failure the quant error document is printed and the
+# script exits with quant's exit code (2, 3 or 4).
 set -euo pipefail
 
 if [ "$#" -lt 2 ]; then
@@ -30,16 +31,11 @@ run_quant() {
     fi
 }
 
-run_quant runs show "$run"
-profile=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["manifest"]["profile"] or "")' <<<"$QUANT_OUT")
+run_quant runs show "$run"  # a clear exit 3 for an unknown run before anything else
 run_quant stage schema "$stage"
 writes=$(python3 -c 'import json, sys; print(" ".join(sorted(json.load(sys.stdin)["output_schema"].get("properties", {}))))' <<<"$QUANT_OUT")
 
-profile_option=()
-if [ -n "$profile" ]; then
-    profile_option=(--profile "$profile")
-fi
-run_quant stage run "$stage" --from-run "$run" ${profile_option[@]+"${profile_option[@]}"} "$@"
+run_quant stage run "$stage" --from-run "$run" "$@"
 
 WRITES="$writes" STAGE="$stage" python3 -c '
 import json, os, sys
