@@ -36,3 +36,6 @@ def test_a_sleeve_naming_a_meta_profile_is_an_error(tmp_path) -> None:
     sdk = QuantSDK(home=tmp_path, registry=toy_registry(), profiles=ProfileCatalog([ToyProfiles(profiles)]))
     with pytest.raises(ParamValidationError, match="sleeve 'inner' names the meta profile 'trio'"):
         sdk.run_pipeline("toy.meta", profile="nested")
+    with pytest.raises(ParamValidationError, match="sleeve 'inner' names the meta profile 'trio'"):
+        sdk.check_profile("nested")  # `quant profile show` says it before any run
+    assert [s.name for s in sdk.check_profile("trio").sleeves] == ["alpha", "beta", "gamma"]

@@ -249,6 +249,8 @@ def run_footer(console: Console, document: dict[str, Any]) -> None:
     line(console, cache_summary(document))
     line(console, f"run id: {document['run_id']}")
     line(console, f"record: {document['record']}")
+    if document.get("report_path"):
+        line(console, f"report: {document['report_path']}")
 
 
 def cache_summary(document: dict[str, Any]) -> str:

@@ -41,6 +41,17 @@ def export_html_report(sdk: QuantSDK, run_id: str, report: Mapping[str, Any]) ->
     return path
 
 
+def finished_run_document(sdk: QuantSDK, result: Any) -> dict[str, Any]:
+    """The run's JSON document, with `report_path` set when the run made an HTML report (it is
+    exported to `runs/<run_id>/report.html` then), whichever command ran it."""
+    from quant_cli.documents import run_document
+
+    document = run_document(sdk, result)
+    path = export_html_report(sdk, result.run_id, document["outputs"].get("report") or {})
+    document["report_path"] = str(path) if path is not None else None
+    return document
+
+
 def _flatten_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """`{"name": .., "metrics": {"sharpe": ..}}` -> `{"name": .., "sharpe": ..}` for one table row."""
     flat: dict[str, Any] = {}

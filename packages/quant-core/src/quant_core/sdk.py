@@ -103,6 +103,24 @@ class QuantSDK:
     def resolve_profile(self, name: str) -> ResolvedProfile:
         return self.profiles.resolve(name, self.home)
 
+    def check_profile(self, name: str) -> ResolvedProfile:
+        """Resolve a profile and, for a meta profile, every sleeve's profile, as a run would:
+        an unknown sleeve profile or a sleeve naming a meta profile is an error now."""
+        resolved = self.resolve_profile(name)
+        for sleeve in resolved.sleeves:
+            self._sleeve_profile(name, sleeve)
+        return resolved
+
+    def _sleeve_profile(self, meta_profile: str | None, sleeve: SleeveSpec) -> ResolvedProfile:
+        found = self.resolve_profile(sleeve.profile)
+        if found.kind == "meta":
+            raise ParamValidationError(
+                f"profile {meta_profile!r}: sleeve {sleeve.name!r} names the meta profile "
+                f"{sleeve.profile!r}; a sleeve runs a portfolio profile",
+                param="profile", value=sleeve.profile, rule="sleeve-kind",
+            )
+        return found
+
     # -- running --------------------------------------------------------------------------------
 
     def run_stage(
@@ -204,13 +222,7 @@ class QuantSDK:
                     f"(e.g. --profile demo)", param="profile", value=profile, rule="required",
                 )
             for sleeve in resolved.sleeves:
-                sleeve_profile = self.resolve_profile(sleeve.profile)
-                if sleeve_profile.kind == "meta":
-                    raise ParamValidationError(
-                        f"profile {profile!r}: sleeve {sleeve.name!r} names the meta profile "
-                        f"{sleeve.profile!r}; a sleeve runs a portfolio profile",
-                        param="profile", value=sleeve.profile, rule="sleeve-kind",
-                    )
+                sleeve_profile = self._sleeve_profile(profile, sleeve)
                 merged = merge_params(sleeve_profile.stage_params, sleeve.stage_params, overrides, only=branch_targets)
                 sleeves.append(
                     sleeve.model_copy(

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from quant_cli import documents, render
+from quant_cli import render
 from quant_cli.commands.pipeline import start_pipeline
 from quant_cli.options import ExecutorOption, ForceOption, RunIdOption, WorkersOption
 from quant_cli.output import emit
-from quant_cli.report import export_html_report, render_report, render_sleeve_outcomes
+from quant_cli.report import finished_run_document, render_report, render_sleeve_outcomes
 from quant_cli.state import get_state
 
 DEMO_PIPELINE = "meta.full"
@@ -35,10 +35,7 @@ def demo(
         state, sdk, pipeline, profile=profile, params={}, run_id=run_id, executor=executor, force=force,
         workers=workers,
     )
-    document = documents.run_document(sdk, result)
-    report = document["outputs"].get("report") or {}
-    path = export_html_report(sdk, result.run_id, report)
-    document["report_path"] = str(path) if path is not None else None
+    document = finished_run_document(sdk, result)
     emit(state, document, draw_demo)
 
 
@@ -50,10 +47,8 @@ def draw_demo(console: Console, document: dict[str, Any]) -> None:
         render_report(console, report)
     else:
         render_sleeve_outcomes(console, outputs)
-    render.run_footer(console, document)
-    if document["report_path"]:
-        render.line(console, f"report: {document['report_path']}")
-    else:
+    render.run_footer(console, document)  # names the report when there is one
+    if not document["report_path"]:
         render.line(console, "report: none (the pipeline made no HTML report)")
 
 

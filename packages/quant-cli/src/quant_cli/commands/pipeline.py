@@ -12,6 +12,7 @@ from quant_core.sdk import QuantSDK, RunResult
 from quant_cli import documents, render
 from quant_cli.options import ExecutorOption, ForceOption, ParamOption, ProfileOption, RunIdOption, WorkersOption
 from quant_cli.output import emit
+from quant_cli.report import finished_run_document
 from quant_cli.params import parse_params
 from quant_cli.running import planned_stage_count, run_with_progress
 from quant_cli.state import CliState, get_state
@@ -84,7 +85,7 @@ def run_pipeline(
         state, sdk, pipeline_id, profile=profile, params=parse_params(param), run_id=run_id,
         executor=executor, force=force, workers=workers,
     )
-    emit(state, documents.run_document(sdk, result), render.run_result)
+    emit(state, finished_run_document(sdk, result), render.run_result)
 
 
 def build() -> typer.Typer:

@@ -23,9 +23,10 @@ def show_profile(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name (see `quant profile list`).")],
 ) -> None:
-    """Show a resolved profile: its parameters per stage, and its sleeves for a meta profile."""
+    """Show a resolved profile: its parameters per stage, and its sleeves for a meta profile
+    (whose profiles are checked as a run would check them)."""
     state = get_state(ctx)
-    emit(state, state.sdk().resolve_profile(name).model_dump(mode="json"), render.profile_show)
+    emit(state, state.sdk().check_profile(name).model_dump(mode="json"), render.profile_show)
 
 
 def build() -> typer.Typer:

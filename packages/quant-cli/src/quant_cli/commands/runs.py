@@ -15,6 +15,7 @@ from quant_cli import documents, render
 from quant_cli.commands.pipeline import executor_options
 from quant_cli.options import ForceOption, WorkersOption
 from quant_cli.output import emit
+from quant_cli.report import finished_run_document
 from quant_cli.running import planned_stage_count, run_with_progress
 from quant_cli.state import get_state
 
@@ -64,7 +65,7 @@ def resume_run(
         state, run_id, lambda: sdk.resume(run_id, executor=executor, force=force),
         title=f"resume {manifest.kind} {manifest.target}", total=total,
     )
-    emit(state, documents.run_document(sdk, result), render.run_result)
+    emit(state, finished_run_document(sdk, result), render.run_result)
 
 
 def run_uri(
@@ -102,7 +103,7 @@ def run_uri(
     result = run_with_progress(
         state, chosen, lambda: sdk.run_uri(parsed, **options), title=f"{parsed.kind} {parsed.target}", total=total
     )
-    emit(state, documents.run_document(sdk, result), render.run_result)
+    emit(state, finished_run_document(sdk, result), render.run_result)
 
 
 def build() -> typer.Typer:

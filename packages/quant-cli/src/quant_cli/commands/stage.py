@@ -13,6 +13,7 @@ from quant_core.stage import StageSpec
 from quant_cli import documents, render
 from quant_cli.options import ExecutorOption, ForceOption, ParamOption, ProfileOption, RunIdOption
 from quant_cli.output import emit
+from quant_cli.report import finished_run_document
 from quant_cli.params import parse_params, strip_stage_prefix
 from quant_cli.running import run_with_progress
 from quant_cli.state import get_state
@@ -70,7 +71,7 @@ def run_stage(
         ),
         title=f"stage {spec.id}", total=1,
     )
-    emit(state, documents.run_document(sdk, result), render.run_result)
+    emit(state, finished_run_document(sdk, result), render.run_result)
 
 
 def check_context_fits(context: RunContext, spec: StageSpec, from_run: str | None) -> None:

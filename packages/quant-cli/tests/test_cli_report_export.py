@@ -1,0 +1,39 @@
+"""Any run that makes an HTML report gets it exported to runs/<run_id>/report.html, whichever
+command ran it (not only `quant demo`)."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+QUANT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "quant"
+
+
+@pytest.mark.skipif(not QUANT.exists(), reason="the workspace's console script is not installed")
+def test_pipeline_run_of_meta_full_exports_the_report(tmp_path: Path) -> None:
+    profile = tmp_path / "home" / "profiles" / "tiny.toml"
+    profile.parent.mkdir(parents=True)
+    sleeve = (
+        '[data]\ndataset = "synthetic"\nparams = { seed = 5, n_assets = 30, n_days = 500, asset_classes = ["equity"] }\n'
+        '[stages."selection.policy"]\nmin_history = 100\n'
+        '[stages."allocation.backtest"]\ntrain = 200\ntest = 50\n'
+    )
+    (profile.parent / "tiny_sleeve.toml").write_text(sleeve)
+    profile.write_text(
+        '[profile]\nkind = "meta"\n'
+        '[[sleeves]]\nname = "a"\nprofile = "tiny_sleeve"\n'
+        '[[sleeves]]\nname = "b"\nprofile = "tiny_sleeve"\n'
+        '[sleeves.stages."allocation.optimize"]\nengine = "inverse_volatility"\n'
+    )
+    environ = {**os.environ, "QUANT_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [str(QUANT), "pipeline", "run", "meta.full", "--profile", "tiny", "--json"],
+        capture_output=True, text=True, env=environ, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    path = Path(document["report_path"])
+    assert path == Path(document["record"]) / "report.html"
+    assert path.read_text().startswith("<!DOCTYPE html>")
