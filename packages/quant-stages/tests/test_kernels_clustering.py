@@ -186,3 +186,38 @@ def test_infinite_return_is_rejected() -> None:
     with pytest.raises(DataValidationError) as error:
         cluster_assets(returns)
     assert error.value.column == "X3"
+
+
+# ----------------------------------------------------------------------------- pattern-grouped sums
+
+
+def gappy_universe(n_assets: int, n_patterns: int, seed: int) -> pd.DataFrame:
+    """One factor; columns share `n_patterns` random gap patterns, plus the awkward cases."""
+    rng = np.random.default_rng(seed)
+    n_rows = 260
+    values = rng.standard_normal((n_rows, 1)) * 0.01 + rng.standard_normal((n_rows, n_assets)) * 0.01
+    patterns = rng.random((n_rows, n_patterns)) < 0.3
+    values[patterns[:, rng.integers(0, n_patterns, n_assets)]] = np.nan
+    values[:, 0] = np.nan  # never traded
+    values[: n_rows - 15, 1] = np.nan  # fewer than min_periods rows in every window
+    values[:, 2] = np.where(np.isnan(values[:, 2]), np.nan, 0.003)  # constant
+    return dated({f"S{j:03d}": values[:, j] for j in range(n_assets)})
+
+
+@pytest.mark.parametrize(
+    ("n_patterns", "expected_path"), [(3, "_PatternGroupedMoments"), (60, "_PairwiseMoments")]
+)
+def test_grouped_and_dense_sums_match_pandas(n_patterns: int, expected_path: str) -> None:
+    from quant_stages.kernels import clustering
+
+    returns = gappy_universe(n_assets=60, n_patterns=n_patterns, seed=n_patterns)
+    window = returns.to_numpy()[-250:]
+    assert type(clustering._window_moments(clustering._centre(window))).__name__ == expected_path
+    symbols, distance = correlation_distance(returns, lookbacks=(60, 120, 250), min_periods=20)
+    expected = reference_distance(returns, (60, 120, 250), 20)
+    assert symbols == list(expected.columns)
+    np.testing.assert_allclose(distance, expected.to_numpy(), atol=1e-12, rtol=0)
+    # never traded, too short and constant: uninformative against everyone else
+    others = distance[:3, 3:]
+    np.testing.assert_allclose(others, UNINFORMATIVE_DISTANCE, atol=1e-15, rtol=0)
+    assert (distance == distance.T).all()

@@ -156,9 +156,100 @@ class _PairwiseMoments:
         np.copyto(correlation, 0.0, where=self._undefined)
         return correlation, self._undefined
 
+    def scaled_correlation(self, min_periods: int, factor: float) -> np.ndarray:
+        """`factor` times `correlation`, 0 where undefined (an internal buffer)."""
+        correlation, _ = self.correlation(min_periods)
+        correlation *= factor
+        return correlation
+
+
+class _PatternGroupedMoments:
+    """Pairwise-complete running sums for columns grouped by their pattern of missing values.
+
+    Two assets with the same missing-value pattern see the same rows, so the sums the pairwise
+    statistics need depend on the partner only through its pattern group: ``sums[i, h]`` and
+    ``squares[i, h]`` are the sums of x_i and x_i**2 over the rows where i and group h both
+    observe, and ``common[a, b]`` counts the rows groups a and b share. These are products with
+    the G 0/1 group patterns (N x G and G x G) instead of the N x N masked products of
+    `_PairwiseMoments`; only ``cross`` (X'X of the zero-filled returns, a symmetric rank-k
+    update) stays N x N. Real universes have few patterns per window (every day, weekdays, a
+    few listings), and with as many patterns as assets the cost is that of the dense products.
+
+    The correlation of pair (i, j) is then (Chan, Golub and LeVeque 1983, one-pass moments of
+    centred data) ``(cross - sums[i, g_j] sums[j, g_i] / common) / sqrt(var[i, g_j] var[j, g_i])``,
+    built with gathers of the N x G tables, never an N x N transpose.
+    """
+
+    def __init__(self, first_member: np.ndarray, group_of: np.ndarray) -> None:
+        n_assets, n_groups = len(group_of), len(first_member)
+        self._first_member = first_member  # one column of each group, to read its pattern from
+        self._group_of = group_of
+        square = (n_assets, n_assets)
+        self.cross = np.zeros(square)
+        self.sums = np.zeros((n_assets, n_groups))
+        self.squares = np.zeros((n_assets, n_groups))
+        self.common = np.zeros((n_groups, n_groups))  # counts are exact in float64
+        self._product = np.empty(square)
+        self._gathered = np.empty(square)
+
+    def add_rows(self, rows: np.ndarray) -> None:
+        """Add a block of (centred) return rows, NaN where not observed."""
+        observed = ~np.isnan(rows)
+        filled = np.where(observed, rows, 0.0)
+        patterns = observed[:, self._first_member].astype(np.float64)
+        self.common += patterns.T @ patterns
+        self.sums += filled.T @ patterns
+        self.squares += (filled * filled).T @ patterns
+        np.matmul(filled.T, filled, out=self._product)
+        self.cross += self._product
+
+    def scaled_correlation(self, min_periods: int, factor: float) -> np.ndarray:
+        """`factor` times the correlation of every pair so far, 0 where it is undefined.
+
+        Undefined: fewer than `min_periods` common rows, or no variance on them. The result is
+        an internal buffer, overwritten by the next call; it is not clipped to [-1, 1].
+        """
+        group_of, sums, squares = self._group_of, self.sums, self.squares
+        with np.errstate(invalid="ignore", divide="ignore"):
+            enough = self.common >= min_periods
+            inverse_common = np.where(enough, 1.0 / self.common, 0.0)[group_of]  # [i, h] = 1 / common(g_i, h)
+            variance = squares - sums * sums * inverse_common  # of x_i on the rows i and group h share, x common
+            # Relative scale guards against variances that are rounding noise of a constant series.
+            usable = (variance > squares * 1e-14) & enough[group_of]
+            # Zero on unusable entries makes the pair's correlation 0 without a mask pass.
+            inverse_scale = np.where(usable, factor / np.sqrt(variance), 0.0)
+            inverse_scale_of_partner = np.where(usable, 1.0 / np.sqrt(variance), 0.0).T.copy()
+        correlation, gathered = self._product, self._gathered
+        # mode="clip" is exact (every index is in range) and, unlike "raise", writes `out` unbuffered.
+        np.take(sums * inverse_common, group_of, axis=1, out=correlation, mode="clip")  # sums[i, g_j] / common
+        np.take(sums.T.copy(), group_of, axis=0, out=gathered, mode="clip")  # sums[j, g_i]
+        correlation *= gathered
+        np.subtract(self.cross, correlation, out=correlation)  # covariance x common
+        np.take(inverse_scale, group_of, axis=1, out=gathered, mode="clip")
+        correlation *= gathered
+        np.take(inverse_scale_of_partner, group_of, axis=0, out=gathered, mode="clip")
+        correlation *= gathered
+        return correlation
+
 
 def _moments_of(centred: np.ndarray) -> _PairwiseMoments:
     return _PairwiseMoments(centred.shape[1], complete=not np.isnan(centred).any())
+
+
+def _window_moments(centred: np.ndarray) -> _PairwiseMoments | _PatternGroupedMoments:
+    """Grouped sums when the window has few missing-value patterns, the dense ones otherwise.
+
+    With one pattern per asset the grouped tables are N x N and their gathers cost more than the
+    dense products (1.6x at N = 1000 with 10% random gaps); below N / 4 patterns they save most
+    of the masked products.
+    """
+    n_assets = centred.shape[1]
+    # Patterns as bytes, one row per asset: np.unique sorts and labels them deterministically.
+    packed = np.ascontiguousarray(np.packbits(~np.isnan(centred), axis=0).T)
+    _, first_member, group_of = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    if len(first_member) * 4 > n_assets:
+        return _moments_of(centred)
+    return _PatternGroupedMoments(first_member, group_of.reshape(-1))
 
 
 def pairwise_correlation(window: np.ndarray, min_periods: int) -> np.ndarray:
@@ -199,18 +290,18 @@ def correlation_distance(
     supported = [lookback for lookback in windows if lookback <= n_rows] or [n_rows]
     # One centring for all windows: any constant near the data keeps the sums accurate.
     centred = _centre(values[n_rows - supported[-1] :])
-    moments = _moments_of(centred)
+    moments = _window_moments(centred)
     total = np.zeros((n_assets, n_assets))
     newer = 0
     for lookback in supported:
         moments.add_rows(centred[len(centred) - lookback : len(centred) - newer])
         newer = lookback
-        correlation, _ = moments.correlation(min_periods)
-        # d = sqrt((1 - rho) / 2), in place; undefined pairs have rho = 0
-        correlation *= -0.5
-        correlation += 0.5
-        np.sqrt(correlation, out=correlation)
-        total += correlation
+        # d = sqrt((1 - rho) / 2), in place, from -rho / 2; undefined pairs have rho = 0
+        half_negative = moments.scaled_correlation(min_periods, -0.5)
+        np.clip(half_negative, -0.5, 0.5, out=half_negative)
+        half_negative += 0.5
+        np.sqrt(half_negative, out=half_negative)
+        total += half_negative
     total /= len(supported)
     # Symmetric up to the order of BLAS sums; make it exact for squareform.
     distance = total + total.T
