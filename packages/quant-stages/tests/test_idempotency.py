@@ -261,7 +261,7 @@ def test_stage_is_idempotent_and_keeps_its_output_contract(sdk, prefixes, stage_
     if DATASET_PARAM in spec.input_schema.get("properties", {}):
         params[DATASET_PARAM] = market
     try:
-        check_params(sdk.runtime(), stage_id, params)
+        check_params(sdk.registry, stage_id, params)
     except ParamValidationError:
         reject()  # a combination the stage refuses up front is not a valid input
 

@@ -15,12 +15,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from quant_core.artifacts import ArtifactStore
 from quant_core.cache import CacheEntry, StageCache, cache_key, context_delta
 from quant_core.context import RunContext, coerce_context, context_from_data
-from quant_core.errors import ParamValidationError, QuantError, StageFailedError
+from quant_core.errors import QuantError, StageFailedError
 from quant_core.hashing import canonical_json, content_hash, sha256_hex
 from quant_core.home import QuantHome
 from quant_core.records import (
@@ -32,6 +30,7 @@ from quant_core.records import (
     utc_now_iso,
 )
 from quant_core.registry import StageRegistry
+from quant_core.stage import Stage
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,8 @@ def execute_stage(
     """One attempt of one stage, recorded. Raises `StageFailedError` (after recording it)."""
     timer = StepTimer()
     spec = runtime.registry.get(stage_id)
-    runtime.registry.params_validator(stage_id).validate(params)
     store = runtime.store
-    stage = spec.stage_class(artifacts=store, **params)
+    stage = build_stage(runtime.registry, stage_id, params, store)
     normalised_params = stage.params.model_dump(mode="json")
     context = coerce_context(context, spec.stage_class.context_type)
 
@@ -228,21 +226,23 @@ def recorded_run(
     record.finish(manifest, "succeeded")
 
 
-def check_params(runtime: Runtime, stage_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate params for a stage now (before a run starts) and give them back normalised."""
-    runtime.registry.params_validator(stage_id).validate(params)
-    spec = runtime.registry.get(stage_id)
-    try:
-        return spec.stage_class.Params.model_validate(dict(params)).model_dump(mode="json")
-    except ValidationError as exc:
-        from quant_core.stage import param_error_from_pydantic
+def build_stage(
+    registry: StageRegistry, stage_id: str, params: Mapping[str, Any], store: ArtifactStore | None = None
+) -> Stage:
+    """The stage built from `params`: checked by its JSON Schema (the published contract), then by
+    its pydantic `Params` (cross-field rules); either failure is a `ParamValidationError`."""
+    registry.params_validator(stage_id).validate(params)
+    return registry.get(stage_id).stage_class(artifacts=store, **params)
 
-        raise param_error_from_pydantic(exc, stage_id) from None
+
+def check_params(registry: StageRegistry, stage_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate params for a stage now (before a run starts) and give them back normalised."""
+    return build_stage(registry, stage_id, params).params.model_dump(mode="json")
 
 
 __all__ = [
-    "ParamValidationError",
     "Runtime",
+    "build_stage",
     "check_params",
     "effective_params",
     "execute_stage",

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -257,6 +257,3 @@ class StepTimer:
     def elapsed(self) -> float:
         return time.perf_counter() - self._start
 
-
-def dump_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str)

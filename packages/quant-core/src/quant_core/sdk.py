@@ -145,7 +145,7 @@ class QuantSDK:
         run_id = validate_run_id(run_id) if run_id else new_run_id(stage_id)
         layered = self._base_stage_params(stage_id, context, profile)
         given = coerce_params(spec.input_schema, dict(params or {}), owner=stage_id)
-        stage_params = check_params(self.runtime(), stage_id, {**layered, **given})
+        stage_params = check_params(self.registry, stage_id, {**layered, **given})
         if context is None:
             context = CONTEXT_TYPES[spec.context_kind](run_id=run_id, profile=profile)
         else:
@@ -211,8 +211,7 @@ class QuantSDK:
         overrides = resolve_overrides(registry, [*targets, *[t for t in branch_targets if t not in targets]], params or {}, pipeline_id)
         resolved = self.resolve_profile(profile) if profile else None
         stage_params = merge_params(resolved.stage_params if resolved else {}, overrides, only=targets)
-        runtime = self.runtime()
-        stage_params = {sid: check_params(runtime, sid, p) for sid, p in stage_params.items()}
+        stage_params = {sid: check_params(registry, sid, p) for sid, p in stage_params.items()}
 
         sleeves: list[SleeveSpec] = []
         if branch_targets:
@@ -226,7 +225,7 @@ class QuantSDK:
                 merged = merge_params(sleeve_profile.stage_params, sleeve.stage_params, overrides, only=branch_targets)
                 sleeves.append(
                     sleeve.model_copy(
-                        update={"stage_params": {sid: check_params(runtime, sid, p) for sid, p in merged.items()}}
+                        update={"stage_params": {sid: check_params(registry, sid, p) for sid, p in merged.items()}}
                     )
                 )
         if context is None:
