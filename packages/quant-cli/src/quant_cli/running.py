@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from quant_core.context import MetaContext
 from quant_core.pipeline import FanOutStep, RunnableStep, StageStep
 from quant_core.registry import StageRegistry
-from quant_core.sdk import RunResult
+from quant_core.sdk import PipelinePlan, RunResult
 
 from quant_cli.progress import LedgerFollower, RunProgress
 from quant_cli.state import CliState
+
+
+def planned_total(registry: StageRegistry, plan: PipelinePlan) -> int:
+    """How many stage attempts a successful run of `plan` makes (the progress bar's length)."""
+    sleeves = len(plan.context.sleeves) if isinstance(plan.context, MetaContext) else 0
+    return planned_stage_count(registry, plan.spec.steps, sleeves)
 
 
 def planned_stage_count(registry: StageRegistry, steps: Sequence[RunnableStep], sleeve_count: int) -> int:

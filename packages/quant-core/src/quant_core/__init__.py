@@ -44,7 +44,7 @@ from quant_core.home import QuantHome
 from quant_core.pipeline import FanOutStep, IncludeStep, PipelineSpec, StageStep
 from quant_core.profiles import ProfileCatalog, ProfileProvider, ResolvedProfile
 from quant_core.registry import StageRegistry
-from quant_core.sdk import QuantSDK, RunResult
+from quant_core.sdk import PipelinePlan, QuantSDK, RunResult
 from quant_core.stage import Stage, StageOutputs, StageParams, StageSpec
 from quant_core.uri import QuantURI, parse_uri, to_uri
 
@@ -52,7 +52,7 @@ __all__ = [
     "ArtifactCorruptedError", "ArtifactError", "ArtifactNotFoundError", "ArtifactRef", "ArtifactStore",
     "AuditEvent", "DataValidationError", "DatasetNotFoundError", "EntryPointError", "Executor",
     "ExecutorNotFoundError", "FanOutStep", "IncludeStep", "InvalidRunIdError", "MetaContext",
-    "NotFoundError", "ParamValidationError", "PipelineNotFoundError", "PipelineSpec",
+    "NotFoundError", "ParamValidationError", "PipelineNotFoundError", "PipelinePlan", "PipelineSpec",
     "PipelineValidationError", "ProfileCatalog", "ProfileNotFoundError", "ProfileProvider",
     "QuantError", "QuantHome", "QuantSDK", "QuantURI", "RegistryError", "ResolvedProfile",
     "RunConflictError", "RunContext", "RunNotFoundError", "RunResult", "Runtime",

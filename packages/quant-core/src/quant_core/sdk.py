@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
 from quant_core.errors import ParamValidationError
@@ -34,6 +34,14 @@ from quant_core.records import (
 )
 from quant_core.registry import StageRegistry
 from quant_core.uri import QuantURI, parse_uri
+
+
+class PipelinePlan(NamedTuple):
+    """What an executor is handed: the steps, the start context and every stage's params."""
+
+    spec: PipelineSpec
+    context: RunContext
+    stage_params: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -182,12 +190,24 @@ class QuantSDK:
         context: RunContext | None = None,
         executor_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
-        spec, start, stage_params = self.plan_pipeline(
+        plan = self.plan_pipeline(
             pipeline_id, stages=stages, params=params, run_id=run_id, profile=profile, context=context
         )
+        return self.run_planned(plan, executor, force=force, executor_options=executor_options)
+
+    def run_planned(
+        self,
+        plan: PipelinePlan,
+        executor: str = "local",
+        *,
+        force: bool = False,
+        executor_options: Mapping[str, Any] | None = None,
+    ) -> RunResult:
+        """Run a plan from `plan_pipeline` or `resume_plan` (so a caller that looked at the plan,
+        e.g. to size a progress bar, does not plan twice)."""
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
-        output = runner.run_pipeline(spec, start, stage_params)
-        return self._result(start.run_id, output)
+        output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params)
+        return self._result(plan.context.run_id, output)
 
     def plan_pipeline(
         self,
@@ -198,7 +218,7 @@ class QuantSDK:
         run_id: str | None = None,
         profile: str | None = None,
         context: RunContext | None = None,
-    ) -> tuple[PipelineSpec, RunContext, dict[str, dict[str, Any]]]:
+    ) -> PipelinePlan:
         """What `run_pipeline` hands to the executor: the spec, the start context, stage params.
         Every parameter is validated here, before anything runs."""
         registry = self.registry
@@ -234,7 +254,7 @@ class QuantSDK:
             start = context.model_copy(update={"run_id": run_id, **({"profile": profile} if profile else {})})
             if sleeves and isinstance(start, MetaContext):
                 start = start.model_copy(update={"sleeves": sleeves})
-        return spec, start, stage_params
+        return PipelinePlan(spec, start, stage_params)
 
     def run_uri(self, uri: str | QuantURI, **options: Any) -> RunResult:
         parsed = parse_uri(uri) if isinstance(uri, str) else uri
@@ -247,18 +267,22 @@ class QuantSDK:
     def resume(self, run_id: str, *, executor: str | None = None, force: bool = False) -> RunResult:
         """Run a recorded run again as it was started: finished steps come from the cache, so a
         failed run continues at the step that failed."""
+        manifest, plan = self.resume_plan(run_id)
+        if manifest.kind == "pipeline":
+            return self.run_planned(plan, executor or manifest.executor, force=force)
+        runner = self.executor(executor or manifest.executor, force=force)
+        (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
+        return self._result(run_id, output)
+
+    def resume_plan(self, run_id: str) -> tuple[RunManifest, PipelinePlan]:
+        """The recorded request of a run, as a plan (a stage run is a one-step plan)."""
         record = self.record(run_id)
         manifest = record.read_manifest()
         context = record.input_context()
-        runner = self.executor(executor or manifest.executor, force=force)
-        if manifest.kind == "stage":
-            (output,) = runner.map(manifest.target, [context], manifest.params.get(manifest.target, {}))
-        else:
-            spec = PipelineSpec.model_validate(
-                {"id": manifest.target, "context_kind": context.kind, "steps": manifest.steps}
-            )
-            output = runner.run_pipeline(spec, context, manifest.params)
-        return self._result(run_id, output)
+        spec = PipelineSpec.model_validate(
+            {"id": manifest.target, "context_kind": context.kind, "steps": manifest.steps}
+        )
+        return manifest, PipelinePlan(spec, context, manifest.params)
 
     # -- records --------------------------------------------------------------------------------
 

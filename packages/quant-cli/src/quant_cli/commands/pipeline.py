@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from quant_core.context import MetaContext
 from quant_core.records import new_run_id, validate_run_id
 from quant_core.sdk import QuantSDK, RunResult
 
@@ -14,7 +13,7 @@ from quant_cli.options import ExecutorOption, ForceOption, ParamOption, ProfileO
 from quant_cli.output import emit
 from quant_cli.report import finished_run_document
 from quant_cli.params import parse_params
-from quant_cli.running import planned_stage_count, run_with_progress
+from quant_cli.running import planned_total, run_with_progress
 from quant_cli.state import CliState, get_state
 
 PipelineArgument = Annotated[str, typer.Argument(metavar="ID", help="Pipeline id, e.g. meta.full.")]
@@ -54,16 +53,11 @@ def start_pipeline(
 ) -> RunResult:
     """Plan (every parameter checked before anything runs), then run with progress."""
     chosen = validate_run_id(run_id) if run_id else new_run_id(pipeline_id)
-    spec, start, _ = sdk.plan_pipeline(pipeline_id, params=params, run_id=chosen, profile=profile)
-    sleeves = len(start.sleeves) if isinstance(start, MetaContext) else 0
-    total = planned_stage_count(sdk.registry, spec.steps, sleeves)
+    plan = sdk.plan_pipeline(pipeline_id, params=params, run_id=chosen, profile=profile)
     return run_with_progress(
         state, chosen,
-        lambda: sdk.run_pipeline(
-            pipeline_id, params=params, run_id=chosen, executor=executor, profile=profile, force=force,
-            executor_options=executor_options(workers),
-        ),
-        title=f"pipeline {pipeline_id}", total=total,
+        lambda: sdk.run_planned(plan, executor, force=force, executor_options=executor_options(workers)),
+        title=f"pipeline {pipeline_id}", total=planned_total(sdk.registry, plan),
     )
 
 

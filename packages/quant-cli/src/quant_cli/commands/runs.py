@@ -6,9 +6,7 @@ import dataclasses
 from typing import Annotated
 
 import typer
-from quant_core.context import MetaContext
-from quant_core.pipeline import PipelineSpec
-from quant_core.records import new_run_id
+from quant_core.records import new_run_id, validate_run_id
 from quant_core.uri import parse_uri
 
 from quant_cli import documents, render
@@ -16,7 +14,7 @@ from quant_cli.commands.pipeline import executor_options
 from quant_cli.options import ForceOption, WorkersOption
 from quant_cli.output import emit
 from quant_cli.report import finished_run_document
-from quant_cli.running import planned_stage_count, run_with_progress
+from quant_cli.running import planned_total, run_with_progress
 from quant_cli.state import get_state
 
 RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="Run id (see `quant runs list`).")]
@@ -52,15 +50,8 @@ def resume_run(
     failed run continues at the step that failed."""
     state = get_state(ctx)
     sdk = state.sdk()
-    record = sdk.record(run_id)
-    manifest = record.read_manifest()
-    context = record.input_context()
-    if manifest.kind == "stage":
-        total = 1
-    else:
-        spec = PipelineSpec.model_validate({"id": manifest.target, "context_kind": context.kind, "steps": manifest.steps})
-        sleeves = len(context.sleeves) if isinstance(context, MetaContext) else 0
-        total = planned_stage_count(sdk.registry, spec.steps, sleeves)
+    manifest, plan = sdk.resume_plan(run_id)
+    total = planned_total(sdk.registry, plan)
     result = run_with_progress(
         state, run_id, lambda: sdk.resume(run_id, executor=executor, force=force),
         title=f"resume {manifest.kind} {manifest.target}", total=total,
@@ -87,22 +78,22 @@ def run_uri(
     state = get_state(ctx)
     sdk = state.sdk()
     parsed = parse_uri(uri)
-    chosen = parsed.run_id or new_run_id(parsed.target)
+    chosen = validate_run_id(parsed.run_id) if parsed.run_id else new_run_id(parsed.target)
     parsed = dataclasses.replace(parsed, run_id=chosen)
     options: dict[str, object] = {"force": force, "executor_options": executor_options(workers)}
     if executor is not None:
         options["executor"] = executor
     if parsed.kind == "pipeline":
-        spec, start, _ = sdk.plan_pipeline(
-            parsed.target, params=parsed.params, run_id=chosen, profile=parsed.profile
+        plan = sdk.plan_pipeline(parsed.target, params=parsed.params, run_id=chosen, profile=parsed.profile)
+        options.setdefault("executor", parsed.executor or "local")
+        result = run_with_progress(
+            state, chosen, lambda: sdk.run_planned(plan, **options), title=f"pipeline {parsed.target}",
+            total=planned_total(sdk.registry, plan),
         )
-        sleeves = len(start.sleeves) if isinstance(start, MetaContext) else 0
-        total = planned_stage_count(sdk.registry, spec.steps, sleeves)
     else:
-        total = 1
-    result = run_with_progress(
-        state, chosen, lambda: sdk.run_uri(parsed, **options), title=f"{parsed.kind} {parsed.target}", total=total
-    )
+        result = run_with_progress(
+            state, chosen, lambda: sdk.run_uri(parsed, **options), title=f"stage {parsed.target}", total=1
+        )
     emit(state, finished_run_document(sdk, result), render.run_result)
 
 
