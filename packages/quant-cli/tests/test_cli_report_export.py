@@ -4,15 +4,14 @@ command ran it (not only `quant demo`)."""
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
-import pytest
-
-QUANT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "quant"
+QUANT = Path(sys.executable).parent / "quant"
 
 
-@pytest.mark.skipif(not QUANT.exists(), reason="the workspace's console script is not installed")
 def test_pipeline_run_of_meta_full_exports_the_report(tmp_path: Path) -> None:
+    assert QUANT.is_file(), "run `uv sync` to install the quant console script"
     profile = tmp_path / "home" / "profiles" / "tiny.toml"
     profile.parent.mkdir(parents=True)
     sleeve = (

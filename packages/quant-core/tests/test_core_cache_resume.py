@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import hashlib
+
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,6 +155,13 @@ def test_ledger_cache_key_is_the_documented_formula(sdk: QuantSDK) -> None:
     start = SelectionContext(run_id="c-10")
     expected = cache_key("toy.seed", "1", {"n": 2, "offset": 0.0}, canonical_json(start.cache_view()), {})
     assert result.ledger[0].cache_key == expected
+    # and the formula itself, written out independently of quant_core.hashing/cache
+    def plain(value: object) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    view = start.model_dump(mode="json", exclude={"run_id", "audit_trail"})
+    head = plain({"stage_id": "toy.seed", "stage_version": "1", "params": {"n": 2, "offset": 0.0}, "inputs": {}})
+    assert result.ledger[0].cache_key == hashlib.sha256(head + b"\n" + plain(view)).hexdigest()
 
 
 # -- the key changes when params, version or input change, and only then -------------------------

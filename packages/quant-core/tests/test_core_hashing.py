@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from core_strategies import json_values
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from quant_core.hashing import canonical_json, content_hash
@@ -69,3 +69,23 @@ def test_hash_is_stable_under_float_formatting(x: float) -> None:
 def test_float_spellings_known_answer() -> None:
     assert len({content_hash(json.loads(t)) for t in ("0.1", "0.10", "1e-1", "1.000E-01")}) == 1
     assert content_hash(2) != content_hash(2.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_floats_are_written_in_their_shortest_exact_form(x: float) -> None:
+    # The spelling tests above go through json.loads first; this pins what canonical_json writes,
+    # so a lossy format (say %.6g) that collapses distinct values would fail here.
+    assert canonical_json([x]) == f"[{x!r}]".encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False), st.floats(allow_nan=False, allow_infinity=False))
+def test_distinct_floats_hash_differently(a: float, b: float) -> None:
+    assume(a != b or str(a) != str(b))  # 0.0 and -0.0 are kept apart on purpose
+    assert content_hash(a) != content_hash(b)
+
+
+def test_canonical_json_known_answer() -> None:
+    assert canonical_json({"b": [1, 2.5, "é"], "a": None}) == '{"a":null,"b":[1,2.5,"é"]}'.encode()
+    assert content_hash({"a": 1}) == "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"
