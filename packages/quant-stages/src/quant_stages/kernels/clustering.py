@@ -232,10 +232,6 @@ class _PatternGroupedMoments:
         return correlation
 
 
-def _moments_of(centred: np.ndarray) -> _PairwiseMoments:
-    return _PairwiseMoments(centred.shape[1], complete=not np.isnan(centred).any())
-
-
 def _window_moments(centred: np.ndarray) -> _PairwiseMoments | _PatternGroupedMoments:
     """Grouped sums when the window has few missing-value patterns, the dense ones otherwise.
 
@@ -248,23 +244,8 @@ def _window_moments(centred: np.ndarray) -> _PairwiseMoments | _PatternGroupedMo
     packed = np.ascontiguousarray(np.packbits(~np.isnan(centred), axis=0).T)
     _, first_member, group_of = np.unique(packed, axis=0, return_index=True, return_inverse=True)
     if len(first_member) * 4 > n_assets:
-        return _moments_of(centred)
+        return _PairwiseMoments(n_assets, complete=not np.isnan(centred).any())
     return _PatternGroupedMoments(first_member, group_of.reshape(-1))
-
-
-def pairwise_correlation(window: np.ndarray, min_periods: int) -> np.ndarray:
-    """Pearson correlation of every pair of columns of `window` on their common non-NaN rows.
-
-    NaN where the pair has fewer than `min_periods` common rows or no variance on them (the
-    semantics of ``pandas.DataFrame.corr(min_periods=...)``).
-    """
-    centred = _centre(window)
-    moments = _moments_of(centred)
-    moments.add_rows(centred)
-    correlation, undefined = moments.correlation(min_periods)
-    result = correlation.copy()
-    result[undefined] = np.nan
-    return result
 
 
 def _centre(window: np.ndarray) -> np.ndarray:
