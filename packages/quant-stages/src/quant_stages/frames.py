@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 from quant_core.artifacts import ArtifactRef, ArtifactStore
@@ -13,13 +14,24 @@ from quant_stages.data.codec import PARQUET_MEDIA_TYPE, frame_from_parquet_bytes
 
 class TransientStore(ArtifactStore):
     """An artifact store for work that never leaves a stage (the backtest's per-window runs):
-    new artifacts stay in memory, reads fall through to the real store, and decoded frames are
-    kept so a frame written by one inner stage is not decoded again by the next."""
+    new artifacts stay in memory, reads fall through to the real store, and decoded artifacts
+    (frames, candidate lists) are kept, so what one inner stage wrote or read is not decoded
+    again by the next."""
 
     def __init__(self, backing: ArtifactStore) -> None:
         super().__init__(backing.root)
         self._bytes: dict[str, bytes] = {}
-        self.frames: dict[str, pd.DataFrame] = {}
+        self._decoded: dict[tuple[str, str], Any] = {}
+
+    def decoded(self, ref: ArtifactRef, kind: str, decode: Callable[[bytes], Any]) -> Any:
+        """`decode(bytes)` of the artifact, computed once per (kind, artifact)."""
+        key = (kind, ref.sha256)
+        if key not in self._decoded:
+            self._decoded[key] = decode(self.get(ref))
+        return self._decoded[key]
+
+    def remember(self, ref: ArtifactRef, kind: str, value: Any) -> None:
+        self._decoded.setdefault((kind, ref.sha256), value)
 
     def __reduce__(self):
         raise TypeError("a TransientStore lives inside one stage execution and is not sent anywhere")
@@ -40,7 +52,7 @@ class TransientStore(ArtifactStore):
 def put_frame(store: ArtifactStore, frame: pd.DataFrame) -> ArtifactRef:
     ref = store.put(frame_to_parquet_bytes(frame), PARQUET_MEDIA_TYPE)
     if isinstance(store, TransientStore):
-        store.frames.setdefault(ref.sha256, frame)
+        store.remember(ref, "frame", frame)
     return ref
 
 
@@ -57,9 +69,7 @@ def get_frame(
             rule="media-type",
         )
     if isinstance(store, TransientStore):
-        held = store.frames.get(ref.sha256)
-        if held is None:
-            held = store.frames[ref.sha256] = frame_from_parquet_bytes(store.get(ref))
+        held = store.decoded(ref, "frame", frame_from_parquet_bytes)
         return held if columns is None else held.loc[:, list(columns)]
     return frame_from_parquet_bytes(store.get(ref), columns)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from quant_core.artifacts import ArtifactStore
 from quant_core.context import SelectionContext
 from quant_core.errors import DataValidationError
 
 from quant_stages.data.candidates import Candidate, validate_candidates
-from quant_stages.frames import get_frame
+from quant_stages.frames import TransientStore, get_frame
 
 
 def candidates_of(store: ArtifactStore, context: SelectionContext) -> list[Candidate]:
@@ -16,7 +18,12 @@ def candidates_of(store: ArtifactStore, context: SelectionContext) -> list[Candi
         raise DataValidationError(
             "the context holds no candidates (raw_pool): run selection.ingestion first", rule="missing-input"
         )
-    return validate_candidates(store.get_json(context.raw_pool), source="raw_pool")
+    def decode(data: bytes) -> list[Candidate]:
+        return validate_candidates(json.loads(data), source="raw_pool")
+
+    if isinstance(store, TransientStore):  # the backtest's windows all read the same pool
+        return store.decoded(context.raw_pool, "candidates", decode)
+    return decode(store.get(context.raw_pool))
 
 
 def returns_of(store: ArtifactStore, context: SelectionContext, columns: list[str] | None = None) -> pd.DataFrame:
