@@ -221,7 +221,8 @@ def test_from_run_with_the_wrong_kind_of_context_is_exit_2(cli) -> None:
     result = cli("stage", "run", "toy.scale", "--from-run", "meta-run")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "error: --from-run meta-run: that run ended with a meta context, but stage toy.scale takes a selection context"
+        "error: a MetaContext cannot be given to a stage that takes a SelectionContext: stage toy.scale was given "
+        "the meta context of run meta-run"
     )
 
 

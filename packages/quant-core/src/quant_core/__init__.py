@@ -19,6 +19,7 @@ from quant_core.errors import (
     ArtifactCorruptedError,
     ArtifactError,
     ArtifactNotFoundError,
+    ContextKindError,
     DataValidationError,
     DatasetNotFoundError,
     EntryPointError,
@@ -49,7 +50,7 @@ from quant_core.stage import Stage, StageOutputs, StageParams, StageSpec
 from quant_core.uri import QuantURI, parse_uri, to_uri
 
 __all__ = [
-    "ArtifactCorruptedError", "ArtifactError", "ArtifactNotFoundError", "ArtifactRef", "ArtifactStore",
+    "ArtifactCorruptedError", "ArtifactError", "ArtifactNotFoundError", "ArtifactRef", "ArtifactStore", "ContextKindError",
     "AuditEvent", "DataValidationError", "DatasetNotFoundError", "EntryPointError", "Executor",
     "ExecutorNotFoundError", "FanOutStep", "IncludeStep", "InvalidRunIdError", "MetaContext",
     "NotFoundError", "ParamValidationError", "PipelineNotFoundError", "PipelinePlan", "PipelineSpec",

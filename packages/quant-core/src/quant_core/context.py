@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from quant_core.artifacts import ArtifactRef
+from quant_core.errors import ContextKindError
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -137,12 +138,16 @@ def context_from_json(text: str | bytes) -> RunContext:
     return context_from_data(json.loads(text))
 
 
-def coerce_context(context: RunContext, target: type[RunContext]) -> RunContext:
-    """Give `context` as a `target`: a plain RunContext is widened; another kind is an error."""
+def coerce_context(context: RunContext, target: type[RunContext], stage_id: str | None = None) -> RunContext:
+    """Give `context` as a `target`: a plain RunContext is widened; another kind is a
+    `ContextKindError` (a parameter error: the caller chose the wrong context)."""
     if isinstance(context, target):
         return context
     if type(context) is RunContext:
         return target.model_validate(context.model_dump(mode="json") | {"kind": target.model_fields["kind"].default})
-    raise TypeError(
-        f"a {type(context).__name__} cannot be given to a stage that takes a {target.__name__}"
+    stage = f"stage {stage_id}" if stage_id else "a stage"
+    raise ContextKindError(
+        f"a {type(context).__name__} cannot be given to a stage that takes a {target.__name__}: "
+        f"{stage} was given the {context.kind} context of run {context.run_id}",
+        param="context", value=context.run_id, rule="context_kind", stage_id=stage_id,
     )

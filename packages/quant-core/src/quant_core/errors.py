@@ -132,6 +132,11 @@ class RunConflictError(ParamValidationError):
     """A run id reused for a different pipeline, stage or parameter set."""
 
 
+class ContextKindError(ParamValidationError, TypeError):
+    """A context of one kind given to a stage that takes another (e.g. a meta run's context to a
+    selection stage)."""
+
+
 class PipelineValidationError(QuantError, ValueError):
     """A pipeline spec that cannot run: unknown stage, cycle, bad fan-out."""
 

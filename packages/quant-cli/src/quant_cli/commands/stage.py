@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from quant_core.context import RunContext
-from quant_core.errors import ParamValidationError
 from quant_core.records import new_run_id, validate_run_id
-from quant_core.stage import StageSpec
 
 from quant_cli import documents, render
 from quant_cli.options import ExecutorOption, ForceOption, ParamOption, ProfileOption, RunIdOption
@@ -62,8 +59,6 @@ def run_stage(
     params = strip_stage_prefix(parse_params(param), spec.id)
     chosen = validate_run_id(run_id) if run_id else new_run_id(spec.id)
     context = sdk.last_context(from_run) if from_run else None
-    if context is not None:
-        check_context_fits(context, spec, from_run)
     result = run_with_progress(
         state, chosen,
         lambda: sdk.run_stage(
@@ -72,19 +67,6 @@ def run_stage(
         title=f"stage {spec.id}", total=1,
     )
     emit(state, finished_run_document(sdk, result), render.run_result)
-
-
-def check_context_fits(context: RunContext, spec: StageSpec, from_run: str | None) -> None:
-    """A stage takes its own kind of context (or a plain run context, widened): say so up front
-    rather than fail inside the executor."""
-    wanted = spec.stage_class.context_type
-    if isinstance(context, wanted) or type(context) is RunContext:
-        return
-    raise ParamValidationError(
-        f"--from-run {from_run}: that run ended with a {context.kind} context, but stage {spec.id} "
-        f"takes a {spec.context_kind} context",
-        param="from_run", value=from_run, rule="context_kind", stage_id=spec.id,
-    )
 
 
 def build() -> typer.Typer:
