@@ -9,14 +9,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from quant_core.context import MetaContext, RunContext
-from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep
+from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep, is_fan_out_step
 from quant_core.profiles import ResolvedProfile
-from quant_core.records import LedgerEntry, RunManifest
+from quant_core.records import LedgerEntry, RunManifest, latest_attempts
 from quant_core.registry import StageRegistry
 from quant_core.sdk import QuantSDK, RunResult
 from quant_core.stage import StageSpec
 
-FAN_OUT_PREFIX = "fan_out."
 
 
 def first_paragraph(text: str) -> str:
@@ -98,14 +97,6 @@ def dataset_summary(dataset: Any, entry_point: str) -> dict[str, Any]:
 # -- runs --------------------------------------------------------------------------------------
 
 
-def latest_per_step(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
-    """The last attempt of each step (retries and earlier invocations leave earlier lines)."""
-    latest: dict[int, LedgerEntry] = {}
-    for entry in entries:
-        latest[entry.step] = entry
-    return [latest[k] for k in sorted(latest)]
-
-
 def stage_row(entry: LedgerEntry) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": entry.stage_id,
@@ -125,7 +116,7 @@ def ledger_row(entry: LedgerEntry) -> dict[str, Any]:
 
 
 def is_stage_row(row: dict[str, Any]) -> bool:
-    return not str(row["id"]).startswith(FAN_OUT_PREFIX)
+    return not is_fan_out_step(str(row["id"]))
 
 
 def sleeve_runs(sdk: QuantSDK, context: RunContext, since: str) -> list[dict[str, Any]]:
@@ -142,7 +133,7 @@ def sleeve_runs(sdk: QuantSDK, context: RunContext, since: str) -> list[dict[str
             "run_id": result.run_id,
             "status": result.status,
             "record": str(record.path),
-            "stages": [stage_row(e) for e in latest_per_step(entries)],
+            "stages": [stage_row(e) for e in latest_attempts(entries)],
         }
         if result.error:
             sleeve["error"] = result.error

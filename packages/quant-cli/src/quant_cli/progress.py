@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from quant_core.pipeline import is_fan_out_step
 from quant_core.records import LedgerEntry, RunManifest
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 POLL_INTERVAL_S = 0.2
-FAN_OUT_PREFIX = "fan_out."
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class LedgerFollower:
 
 def is_stage_event(event: LedgerEvent) -> bool:
     """A stage attempt (a fan-out's own line only sums up its sleeves)."""
-    return not event.entry.stage_id.startswith(FAN_OUT_PREFIX)
+    return not is_fan_out_step(event.entry.stage_id)
 
 
 def finished_at(event: LedgerEvent) -> datetime:

@@ -76,7 +76,7 @@ def execute_stage(
     store = runtime.store
     stage = build_stage(runtime.registry, stage_id, params, store)
     normalised_params = stage.params.model_dump(mode="json")
-    context = coerce_context(context, spec.stage_class.context_type)
+    context = coerce_context(context, spec.stage_class.context_type, stage_id)
 
     input_view = canonical_json(context.cache_view())
     input_hash = sha256_hex(input_view)

@@ -13,6 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from quant_core.stage import STAGE_ID_PATTERN
 
 
+#: Ledger lines of a fan-out step carry `fan_out.<pipeline>` as their stage id.
+FAN_OUT_PREFIX = "fan_out."
+
+
+def is_fan_out_step(step_id: str) -> bool:
+    return step_id.startswith(FAN_OUT_PREFIX)
+
+
 class _Step(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -47,7 +55,7 @@ class FanOutStep(_Step):
 
     @property
     def step_id(self) -> str:
-        return f"fan_out.{self.pipeline}"
+        return f"{FAN_OUT_PREFIX}{self.pipeline}"
 
 
 Step = Annotated[Union[StageStep, IncludeStep, FanOutStep], Field(discriminator="kind")]

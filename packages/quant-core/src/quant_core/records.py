@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -84,6 +85,15 @@ class LedgerEntry(BaseModel):
     cache_hit: bool = False
     error: str | None = None
     executor: str = "local"
+
+
+def latest_attempts(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
+    """The last attempt of each step, in step order (retries and earlier invocations of the same
+    run leave earlier lines)."""
+    latest: dict[int, LedgerEntry] = {}
+    for entry in entries:
+        latest[entry.step] = entry
+    return [latest[k] for k in sorted(latest)]
 
 
 class RunManifest(BaseModel):

@@ -28,6 +28,7 @@ from quant_core.records import (
     RunManifest,
     RunRecord,
     installed_versions,
+    latest_attempts,
     list_runs,
     new_run_id,
     validate_run_id,
@@ -62,10 +63,7 @@ class RunResult:
 
     def latest_attempts(self) -> list[LedgerEntry]:
         """The last ledger line of each step of this invocation (a resumed run has earlier ones)."""
-        latest: dict[int, LedgerEntry] = {}
-        for entry in self.ledger:
-            latest[entry.step] = entry
-        return [latest[k] for k in sorted(latest)]
+        return latest_attempts(self.ledger)
 
 
 class QuantSDK:
@@ -160,7 +158,8 @@ class QuantSDK:
             update: dict[str, Any] = {"run_id": run_id}
             if profile is not None:
                 update["profile"] = profile
-            context = coerce_context(context.model_copy(update=update), spec.stage_class.context_type)
+            # checked before the new run id goes in, so an error names the run it came from
+            context = coerce_context(context, spec.stage_class.context_type, stage_id).model_copy(update=update)
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
         (output,) = runner.map(stage_id, [context], stage_params)
         return self._result(run_id, output)

@@ -67,11 +67,6 @@ class StageSpec(BaseModel):
         return self.model_dump(mode="json") | {"stage_class": self.stage_path}
 
 
-def _first_paragraph(doc: str | None) -> str:
-    text = inspect.cleandoc(doc or "")
-    return text.split("\n\n", 1)[0].replace("\n", " ").strip()
-
-
 def build_spec(stage_class: type[Stage]) -> StageSpec:
     """Derive a `StageSpec` from a stage class's declarations."""
     stage_id = stage_class.id
