@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -84,38 +84,63 @@ def _numeric_column(rows: Sequence[dict[str, Any]], key: str) -> bool:
     return bool(values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
+# -- listings -----------------------------------------------------------------------------------
+
+
+def listing(
+    console: Console,
+    items: Sequence[dict[str, Any]],
+    noun: str,
+    empty: str,
+    columns: Sequence[str],
+    cells: Callable[[dict[str, Any]], Sequence[Any]],
+    whole: Sequence[str] = (),
+) -> None:
+    """A titled table of `items` ("N noun(s)"), or the `empty` line; `whole` columns never wrap."""
+    if not items:
+        line(console, empty)
+        return
+    table = Table(title=f"{len(items)} {noun}(s)", title_justify="left")
+    for name in columns:
+        if name in whole:
+            table.add_column(name, no_wrap=True)
+        else:
+            table.add_column(name, overflow="fold")
+    for item in items:
+        table.add_row(*cells(item))
+    console.print(table)
+
+
+def stage_params_table(title: str, params: dict[str, dict[str, Any]]) -> Table:
+    """One row per (stage, parameter, value), sorted."""
+    table = Table(title=title, title_justify="left")
+    for name in ("stage", "parameter", "value"):
+        table.add_column(name, overflow="fold")
+    for stage_id, values in sorted(params.items()):
+        for name, value in sorted(values.items()):
+            table.add_row(stage_id, name, fmt_value(value))
+    return table
+
+
 # -- stages, pipelines, profiles, datasets -----------------------------------------------------
 
 
 def stage_list(console: Console, document: dict[str, Any]) -> None:
-    stages = document["stages"]
-    if not stages:
-        line(console, "no stages installed (install quant-stages, or a package that provides some)")
-        return
-    table = Table(title=f"{len(stages)} stage(s)", title_justify="left")
-    table.add_column("id", no_wrap=True)
-    for name in ("version", "tags", "context", "description"):
-        table.add_column(name, overflow="fold")
-    for stage in stages:
-        table.add_row(
-            stage["id"], stage["version"], ", ".join(stage["tags"]), stage["context_kind"], stage["description"]
-        )
-    console.print(table)
+    listing(
+        console, document["stages"], "stage",
+        "no stages installed (install quant-stages, or a package that provides some)",
+        ("id", "version", "tags", "context", "description"),
+        lambda s: (s["id"], s["version"], ", ".join(s["tags"]), s["context_kind"], s["description"]),
+        whole=("id",),
+    )
 
 
 def pipeline_list(console: Console, document: dict[str, Any]) -> None:
-    pipelines = document["pipelines"]
-    if not pipelines:
-        line(console, "no pipelines installed")
-        return
-    table = Table(title=f"{len(pipelines)} pipeline(s)", title_justify="left")
-    for name in ("id", "context", "steps", "description"):
-        table.add_column(name, overflow="fold")
-    for pipeline in pipelines:
-        table.add_row(
-            pipeline["id"], pipeline["context_kind"], " → ".join(pipeline["steps"]), pipeline["description"]
-        )
-    console.print(table)
+    listing(
+        console, document["pipelines"], "pipeline", "no pipelines installed",
+        ("id", "context", "steps", "description"),
+        lambda p: (p["id"], p["context_kind"], " → ".join(p["steps"]), p["description"]),
+    )
 
 
 def pipeline_show(console: Console, document: dict[str, Any]) -> None:
@@ -138,16 +163,11 @@ def pipeline_show(console: Console, document: dict[str, Any]) -> None:
 
 
 def profile_list(console: Console, document: dict[str, Any]) -> None:
-    profiles = document["profiles"]
-    if not profiles:
-        line(console, "no profiles found")
-        return
-    table = Table(title=f"{len(profiles)} profile(s)", title_justify="left")
-    for name in ("name", "kind", "sleeves", "description"):
-        table.add_column(name, overflow="fold")
-    for profile in profiles:
-        table.add_row(profile["name"], profile["kind"], ", ".join(profile["sleeves"]), profile["description"])
-    console.print(table)
+    listing(
+        console, document["profiles"], "profile", "no profiles found",
+        ("name", "kind", "sleeves", "description"),
+        lambda p: (p["name"], p["kind"], ", ".join(p["sleeves"]), p["description"]),
+    )
 
 
 def profile_show(console: Console, document: dict[str, Any]) -> None:
@@ -161,13 +181,7 @@ def profile_show(console: Console, document: dict[str, Any]) -> None:
         ],
     )
     if document["stage_params"]:
-        table = Table(title="stage parameters", title_justify="left")
-        for name in ("stage", "parameter", "value"):
-            table.add_column(name, overflow="fold")
-        for stage_id, params in sorted(document["stage_params"].items()):
-            for name, value in sorted(params.items()):
-                table.add_row(stage_id, name, fmt_value(value))
-        console.print(table)
+        console.print(stage_params_table("stage parameters", document["stage_params"]))
     if document["sleeves"]:
         table = Table(title="sleeves", title_justify="left")
         for name in ("sleeve", "profile", "min weight", "max weight", "overrides"):
@@ -181,17 +195,12 @@ def profile_show(console: Console, document: dict[str, Any]) -> None:
 
 
 def dataset_list(console: Console, document: dict[str, Any]) -> None:
-    datasets = document["datasets"]
-    if not datasets:
-        line(console, "no datasets installed (install quant-stages for the built-in 'synthetic' market)")
-        return
-    table = Table(title=f"{len(datasets)} dataset(s)", title_justify="left")
-    for name in ("name", "params", "description"):
-        table.add_column(name, overflow="fold")
-    for dataset in datasets:
-        params = sorted(dataset["params_schema"].get("properties", {}))
-        table.add_row(dataset["name"], ", ".join(params), dataset["description"])
-    console.print(table)
+    listing(
+        console, document["datasets"], "dataset",
+        "no datasets installed (install quant-stages for the built-in 'synthetic' market)",
+        ("name", "params", "description"),
+        lambda d: (d["name"], ", ".join(sorted(d["params_schema"].get("properties", {}))), d["description"]),
+    )
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -269,24 +278,16 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 def run_list(console: Console, document: dict[str, Any]) -> None:
-    runs = document["runs"]
-    if not runs:
-        line(console, "no runs recorded yet")
-        return
-    table = Table(title=f"{len(runs)} run(s)", title_justify="left")
-    table.add_column("run id", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("target", overflow="fold")
-    table.add_column("profile", overflow="fold")
-    for name in ("status", "executor", "started (UTC)", "duration"):
-        table.add_column(name, no_wrap=True)
-    for run in runs:
-        table.add_row(
-            run["run_id"], run["kind"], run["target"], run["profile"] or "—", status_text(run["status"]),
-            run["executor"], run["started_at"][5:19].replace("T", " "),
-            fmt_duration(_seconds_between(run["started_at"], run["finished_at"])),
-        )
-    console.print(table)
+    listing(
+        console, document["runs"], "run", "no runs recorded yet",
+        ("run id", "kind", "target", "profile", "status", "executor", "started (UTC)", "duration"),
+        lambda r: (
+            r["run_id"], r["kind"], r["target"], r["profile"] or "—", status_text(r["status"]),
+            r["executor"], r["started_at"][5:19].replace("T", " "),
+            fmt_duration(_seconds_between(r["started_at"], r["finished_at"])),
+        ),
+        whole=("run id", "kind", "status", "executor", "started (UTC)", "duration"),
+    )
 
 
 def run_show(console: Console, document: dict[str, Any]) -> None:
@@ -310,13 +311,7 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
     )
     params = {k: v for k, v in manifest["params"].items() if v}
     if params:
-        table = Table(title="parameters", title_justify="left")
-        for name in ("stage", "parameter", "value"):
-            table.add_column(name, overflow="fold")
-        for stage_id, values in sorted(params.items()):
-            for name, value in sorted(values.items()):
-                table.add_row(stage_id, name, fmt_value(value))
-        console.print(table)
+        console.print(stage_params_table("parameters", params))
     console.print(ledger_table("ledger", document["ledger"]))
     for sleeve in document["sleeves"]:
         console.print(ledger_table(f"sleeve run {sleeve['run_id']} ({sleeve['status']})", sleeve["ledger"]))

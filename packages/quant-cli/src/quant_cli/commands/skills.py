@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 from quant_core.errors import QuantError
 from rich.console import Console
-from rich.table import Table
 
 from quant_cli import render
 from quant_cli.output import emit
@@ -106,16 +105,12 @@ def install_skills(
 
 
 def draw_skill_list(console: Console, document: dict[str, Any]) -> None:
-    skills = document["skills"]
-    if not skills:
-        render.line(console, "no skills packaged")
+    render.listing(
+        console, document["skills"], "skill", "no skills packaged", ("name", "description"),
+        lambda skill: (skill["name"], skill["description"]), whole=("name",),
+    )
+    if not document["skills"]:
         return
-    table = Table(title=f"{len(skills)} skill(s)", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    table.add_column("description", overflow="fold")
-    for skill in skills:
-        table.add_row(skill["name"], skill["description"])
-    console.print(table)
     render.line(console, "install them with `quant skills install` (into ./.claude/skills)")
 
 
