@@ -3,7 +3,6 @@ draw the same documents, so what a human reads and what a script parses never di
 
 from __future__ import annotations
 
-import glob
 import inspect
 from collections.abc import Iterable
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from quant_core.context import MetaContext, RunContext
 from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep, is_fan_out_step
 from quant_core.profiles import ResolvedProfile
-from quant_core.records import LedgerEntry, RunManifest, latest_attempts
+from quant_core.records import LedgerEntry, RunManifest, child_records, latest_attempts
 from quant_core.registry import StageRegistry
 from quant_core.sdk import QuantSDK, RunResult
 from quant_core.stage import StageSpec
@@ -143,7 +142,7 @@ def sleeve_runs(sdk: QuantSDK, context: RunContext, since: str) -> list[dict[str
 
 def run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
     """What a finished stage or pipeline run gives back (`quant stage run --json` and friends)."""
-    manifest = sdk.record(result.run_id).read_manifest()
+    manifest = result.manifest
     stages = [stage_row(e) for e in result.latest_attempts()]
     sleeves = sleeve_runs(sdk, result.context, manifest.started_at)
     counted = [r for r in stages if is_stage_row(r)] + [r for s in sleeves for r in s["stages"]]
@@ -172,8 +171,7 @@ def manifest_summary(manifest: RunManifest) -> dict[str, Any]:
 def sleeve_manifests(sdk: QuantSDK, run_id: str) -> list[RunManifest]:
     """The runs whose parent is `run_id` (a fan-out names them `<run_id>.<sleeve>`), by name."""
     found = []
-    for folder in sorted(sdk.home.runs_dir.glob(f"{glob.escape(run_id)}.*")):
-        record = sdk.record(folder.name)
+    for record in child_records(sdk.home.runs_dir, run_id):
         if record.exists():
             manifest = record.read_manifest()
             if manifest.parent_run_id == run_id:
@@ -190,10 +188,11 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
             "run_id": m.run_id,
             "status": m.status,
             "profile": m.profile,
-            "record": str(sdk.record(m.run_id).path),
-            "ledger": [ledger_row(e) for e in sdk.record(m.run_id).read_ledger()],
+            "record": str(sleeve.path),
+            "ledger": [ledger_row(e) for e in sleeve.read_ledger()],
         }
         for m in sleeve_manifests(sdk, run_id)
+        for sleeve in [sdk.record(m.run_id)]
     ]
     return {
         "run_id": run_id,

@@ -7,7 +7,6 @@ own and its sleeves') and shows each stage attempt as it lands. Progress goes to
 
 from __future__ import annotations
 
-import glob
 import threading
 from datetime import datetime, timedelta
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from pathlib import Path
 from types import TracebackType
 
 from quant_core.pipeline import is_fan_out_step
-from quant_core.records import LedgerEntry, RunManifest
+from quant_core.executors.fanout import sleeve_name
+from quant_core.records import LedgerEntry, RunRecord, child_records
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
@@ -44,17 +44,12 @@ class LedgerFollower:
         self._offsets: dict[Path, int] = {}
         self._sleeves: dict[Path, str] = {}
         self._foreign: set[Path] = set()
-        for path in [self._ledger(self.runs_dir / run_id), *self._candidate_ledgers()]:
+        for path in [RunRecord(self.runs_dir, run_id).ledger_path, *self._candidate_ledgers()]:
             if path.is_file():
                 self._offsets[path] = path.stat().st_size
 
-    @staticmethod
-    def _ledger(folder: Path) -> Path:
-        return folder / "ledger.jsonl"
-
     def _candidate_ledgers(self) -> list[Path]:
-        pattern = str(self.runs_dir / f"{glob.escape(self.run_id)}.*")
-        return [self._ledger(Path(p)) for p in sorted(glob.glob(pattern))]
+        return [record.ledger_path for record in child_records(self.runs_dir, self.run_id)]
 
     def _sleeve_name(self, ledger: Path) -> str | None:
         """The sleeve name if `ledger` belongs to a sleeve of this run (its manifest says so)."""
@@ -63,14 +58,13 @@ class LedgerFollower:
         known = self._sleeves.get(ledger)
         if known is not None:
             return known
-        manifest_path = ledger.parent / "manifest.json"
-        if not manifest_path.is_file():
+        record = RunRecord(self.runs_dir, ledger.parent.name)
+        if not record.exists():
             return None
-        manifest = RunManifest.model_validate_json(manifest_path.read_bytes())
-        if manifest.parent_run_id != self.run_id:
+        if record.read_manifest().parent_run_id != self.run_id:
             self._foreign.add(ledger)
             return None
-        name = ledger.parent.name[len(self.run_id) + 1 :]
+        name = sleeve_name(self.run_id, record.run_id)
         self._sleeves[ledger] = name
         return name
 
@@ -86,7 +80,7 @@ class LedgerFollower:
         return [LedgerEntry.model_validate_json(line) for line in complete.splitlines() if line.strip()]
 
     def poll(self) -> list[LedgerEvent]:
-        events = [LedgerEvent(None, e) for e in self._read_new(self._ledger(self.runs_dir / self.run_id))]
+        events = [LedgerEvent(None, e) for e in self._read_new(RunRecord(self.runs_dir, self.run_id).ledger_path)]
         for ledger in self._candidate_ledgers():
             sleeve = self._sleeve_name(ledger)
             if sleeve is not None:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from quant_core.artifacts import ArtifactRef, write_atomic
-from quant_core.sdk import QuantSDK
+from quant_core.sdk import QuantSDK, RunResult
 from rich.console import Console
 from rich.table import Table
 
+from quant_cli.documents import run_document
 from quant_cli.render import fmt_value, generic_table
 
 REPORT_FILE_NAME = "report.html"
@@ -41,11 +42,9 @@ def export_html_report(sdk: QuantSDK, run_id: str, report: Mapping[str, Any]) ->
     return path
 
 
-def finished_run_document(sdk: QuantSDK, result: Any) -> dict[str, Any]:
+def finished_run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
     """The run's JSON document, with `report_path` set when the run made an HTML report (it is
     exported to `runs/<run_id>/report.html` then), whichever command ran it."""
-    from quant_cli.documents import run_document
-
     document = run_document(sdk, result)
     path = export_html_report(sdk, result.run_id, document["outputs"].get("report") or {})
     document["report_path"] = str(path) if path is not None else None

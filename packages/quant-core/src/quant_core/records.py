@@ -249,6 +249,16 @@ def _run_ids(runs_dir: Path) -> list[str]:
     return [p.name for p in runs_dir.iterdir() if (p / "manifest.json").is_file()]
 
 
+def child_records(runs_dir: Path, parent_run_id: str) -> list[RunRecord]:
+    """The runs named `<parent_run_id>.<name>` (how a fan-out names its sleeve runs), by name,
+    whether or not their manifest exists yet. A run id may itself hold dots, so a caller that
+    needs certainty checks `manifest.parent_run_id`."""
+    if not runs_dir.is_dir():
+        return []
+    prefix = f"{parent_run_id}."
+    return [RunRecord(runs_dir, p.name) for p in sorted(runs_dir.iterdir()) if p.name.startswith(prefix)]
+
+
 def list_runs(runs_dir: Path) -> list[RunManifest]:
     """Every run's manifest, newest first."""
     manifests = []

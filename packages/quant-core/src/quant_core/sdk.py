@@ -56,6 +56,7 @@ class RunResult:
     context: RunContext
     record: Path
     ledger: list[LedgerEntry]
+    manifest: RunManifest
 
     @property
     def cache_hits(self) -> int:
@@ -302,5 +303,5 @@ class QuantSDK:
         ledger = [e for e in record.read_ledger() if e.started_at >= manifest.started_at]
         return RunResult(
             run_id=run_id, kind=manifest.kind, target=manifest.target, status=manifest.status,
-            context=output, record=record.path, ledger=ledger,
+            context=output, record=record.path, ledger=ledger, manifest=manifest,
         )

@@ -33,6 +33,11 @@ def sleeve_run_id(parent_run_id: str, sleeve_name: str) -> str:
     return validate_run_id(f"{parent_run_id}.{sleeve_name}")
 
 
+def sleeve_name(parent_run_id: str, run_id: str) -> str:
+    """The inverse of `sleeve_run_id`."""
+    return run_id[len(parent_run_id) + 1 :]
+
+
 def branches(context: RunContext) -> list[Branch]:
     if not isinstance(context, MetaContext):
         raise TypeError(f"a fan-out over sleeves needs a MetaContext, got {type(context).__name__}")
