@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from quant_core import QuantSDK, StageRegistry
 from quant_core.context import RunContext
-from quant_core.errors import ParamValidationError, StageFailedError
+from quant_core.errors import DataValidationError, ParamValidationError, StageFailedError
 from quant_core.execution import check_params
 from quant_core.pipeline import FanOutStep, PipelineSpec, RunnableStep, StageStep
 from quant_core.planning import branch_stage_ids
@@ -169,7 +169,7 @@ def _alternatives(node: dict[str, Any], root: dict[str, Any]) -> Iterator[dict[s
         yield node
 
 
-def _simple_values(node: dict[str, Any]) -> st.SearchStrategy | None:
+def _simple_values(node: dict[str, Any], default: Any = None) -> st.SearchStrategy | None:
     if "enum" in node:
         return st.sampled_from(node["enum"])
     if "const" in node:
@@ -181,8 +181,14 @@ def _simple_values(node: dict[str, Any]) -> st.SearchStrategy | None:
         return None
     low, high = node.get("minimum"), node.get("maximum")
     open_low, open_high = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
-    if (low is None and open_low is None) or (high is None and open_high is None):
+    if low is None and open_low is None:
         return None
+    if high is None and open_high is None:
+        # Bounded below only (lengths, costs, counts): vary up to twice the default.
+        if not isinstance(default, (int, float)) or isinstance(default, bool):
+            return None
+        floor = low if low is not None else open_low
+        high = max(floor, 2 * default) if default > 0 else floor + 1
     if kind == "integer":
         first = math.ceil(low) if low is not None else math.floor(open_low) + 1
         last = math.floor(high) if high is not None else math.ceil(open_high) - 1
@@ -201,7 +207,7 @@ def param_strategies(schema: dict[str, Any]) -> dict[str, st.SearchStrategy]:
             continue
         options = list(_alternatives(prop, schema))
         values = [o for o in options if o.get("type") != "null"]
-        drawn = _simple_values(values[0]) if len(values) == 1 else None
+        drawn = _simple_values(values[0], prop.get("default")) if len(values) == 1 else None
         if drawn is None:
             continue
         strategies[name] = st.one_of(st.just(prop["default"]), drawn) if "default" in prop else drawn
@@ -232,11 +238,15 @@ def artifact_hashes(context: RunContext) -> dict[str, str]:
 def refused_for_this_data(
     sdk: QuantSDK, stage_id: str, context: RunContext, params: dict[str, Any], failure: StageFailedError
 ) -> None:
-    """Accept (and reject the example) a clear, repeatable refusal of a drawn value; else fail."""
+    """Accept (and reject the example) a clear, repeatable refusal of a drawn value; else fail.
+
+    Some refusals depend on the data, not only on the value: a weight cap infeasible for the number
+    of clusters found, a train window longer than the small market. They must name their rule
+    (a parameter or data error) and repeat; anything else fails the test."""
     cause = failure.__cause__
     properties = REGISTRY.get(stage_id).input_schema.get("properties", {})
     drawn = {name for name, value in params.items() if properties.get(name, {}).get("default") != value}
-    if not (isinstance(cause, ParamValidationError) and drawn):
+    if not (isinstance(cause, (ParamValidationError, DataValidationError)) and drawn):
         raise failure
     with pytest.raises(StageFailedError) as again:
         sdk.run_stage(stage_id, context=context, params=params, force=True)
