@@ -101,8 +101,9 @@ def _periods_per_year(periods_per_year: float | pd.Series | Mapping[str, float],
 
 def pairwise_sample_covariance(
     values: np.ndarray, min_periods: int, symbols: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise-complete unbiased covariance and the pairwise observation counts n_ij.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise-complete unbiased covariance, the pairwise observation counts n_ij, and the cross
+    products Y'Y of the mean-centred returns (0 where missing), which Ledoit-Wolf reuses.
 
     With mask M (1 where observed) and X0 (returns, 0 where missing):
     n = M'M, S_i(j) = sum of x_i over dates where j also traded = (X0'M)_ij, and
@@ -118,8 +119,9 @@ def pairwise_sample_covariance(
             raise DataValidationError(
                 f"only {n_rows} date(s) of returns; min_periods is {min_periods}", source="returns", rule="min_periods"
             )
-        cov = (centred.T @ centred) / (n_rows - 1.0)
-        return 0.5 * (cov + cov.T), counts
+        cross = centred.T @ centred
+        cov = cross / (n_rows - 1.0)
+        return 0.5 * (cov + cov.T), counts, cross
     mask = observed.astype(np.float64)
     zeroed = np.where(observed, centred, 0.0)
     counts = mask.T @ mask
@@ -136,10 +138,12 @@ def pairwise_sample_covariance(
     sums_where_both = zeroed.T @ mask
     cross = zeroed.T @ zeroed
     cov = (cross - sums_where_both * sums_where_both.T / counts) / (counts - 1.0)
-    return 0.5 * (cov + cov.T), counts
+    return 0.5 * (cov + cov.T), counts, cross
 
 
-def ledoit_wolf_constant_correlation_intensity(values: np.ndarray, counts: np.ndarray) -> float:
+def ledoit_wolf_constant_correlation_intensity(
+    values: np.ndarray, counts: np.ndarray, products: np.ndarray | None = None
+) -> float:
     """Shrinkage intensity delta of Ledoit & Wolf (2004) towards constant correlation.
 
     Paper quantities with 1/n_ij moment averages over each pair's common dates (see module docs):
@@ -147,12 +151,14 @@ def ledoit_wolf_constant_correlation_intensity(values: np.ndarray, counts: np.nd
     pi_ij = mean((y_i y_j - s_ij)^2); theta_ii,ij = mean((y_i^2 - s_ii)(y_i y_j - s_ij));
     rho = sum_i pi_ii + rbar sum_{i != j} sqrt(s_jj / s_ii) theta_ii,ij;
     gamma = ||F - S||_F^2; delta = clip(sum_ij (pi_ij - rho_ij) / n_ij / gamma, 0, 1).
+    `products` is Y'Y when the caller has it already (`pairwise_sample_covariance` does).
     """
     observed = ~np.isnan(values)
     means = np.nanmean(values, axis=0)
     y = np.where(observed, values - means, 0.0)
     y2 = y * y
-    products = y.T @ y
+    if products is None:
+        products = y.T @ y
     sample = products / counts
     variances = np.diag(sample).copy()
     std = np.sqrt(variances)
@@ -165,12 +171,9 @@ def ledoit_wolf_constant_correlation_intensity(values: np.ndarray, counts: np.nd
     cubic = ((y2 * y).T @ y) / counts
     # The paper's -s_ii s_ij and +s_ii s_ij terms cancel once s_ij is itself the pairwise mean.
     theta = cubic - sample * own_square_where_both
-    correlation = sample / np.outer(std, std)
-    n_assets = values.shape[1]
-    off_diagonal = ~np.eye(n_assets, dtype=bool)
-    mean_correlation = float(correlation[off_diagonal].mean()) if n_assets > 1 else 0.0
-    target = mean_correlation * np.outer(std, std)
-    np.fill_diagonal(target, variances)
+    mean_correlation = mean_off_diagonal_correlation(sample)
+    target = constant_correlation_target(sample, mean_correlation)
+    off_diagonal = ~np.eye(values.shape[1], dtype=bool)
     rho_terms = np.where(off_diagonal, mean_correlation * np.outer(1.0 / std, std) * theta, 0.0)
     rho_terms = rho_terms + np.diag(np.diag(pi))
     gamma = float(np.sum((target - sample) ** 2))
@@ -180,12 +183,20 @@ def ledoit_wolf_constant_correlation_intensity(values: np.ndarray, counts: np.nd
     return float(min(1.0, max(0.0, kappa_over_t)))
 
 
-def constant_correlation_target(cov: np.ndarray) -> np.ndarray:
-    """F_ij = rbar sqrt(c_ii c_jj), F_ii = c_ii, rbar = mean off-diagonal correlation of `cov`."""
-    std = np.sqrt(np.diag(cov))
-    correlation = cov / np.outer(std, std)
+def mean_off_diagonal_correlation(cov: np.ndarray) -> float:
+    """rbar: the mean correlation over distinct pairs of the covariance `cov` (0 for one asset)."""
     n_assets = cov.shape[0]
-    rbar = float(correlation[~np.eye(n_assets, dtype=bool)].mean()) if n_assets > 1 else 0.0
+    if n_assets < 2:
+        return 0.0
+    std = np.sqrt(np.diag(cov))
+    return float((cov / np.outer(std, std))[~np.eye(n_assets, dtype=bool)].mean())
+
+
+def constant_correlation_target(cov: np.ndarray, rbar: float | None = None) -> np.ndarray:
+    """F_ij = rbar sqrt(c_ii c_jj), F_ii = c_ii, rbar = mean off-diagonal correlation of `cov`
+    (pass it when already known)."""
+    std = np.sqrt(np.diag(cov))
+    rbar = mean_off_diagonal_correlation(cov) if rbar is None else rbar
     target = rbar * np.outer(std, std)
     np.fill_diagonal(target, np.diag(cov))
     return target
@@ -264,7 +275,7 @@ def covariance(
         )
     symbols, values = _validated_returns(returns)
     annual = _periods_per_year(periods_per_year, symbols)
-    cov, counts = pairwise_sample_covariance(values, min_periods, symbols)
+    cov, counts, products = pairwise_sample_covariance(values, min_periods, symbols)
     flat = np.flatnonzero(~(np.diag(cov) > 0))
     if flat.size:
         raise DataValidationError(
@@ -274,7 +285,7 @@ def covariance(
             rule="positive_variance",
         )
     if method == "ledoit_wolf":
-        intensity = ledoit_wolf_constant_correlation_intensity(values, counts)
+        intensity = ledoit_wolf_constant_correlation_intensity(values, counts, products)
         cov = intensity * constant_correlation_target(cov) + (1.0 - intensity) * cov
     cov, _ = repair_to_psd(cov)
     scale = np.sqrt(annual)
