@@ -38,9 +38,10 @@ def _sub_problem(
 def check_level_engine(name: str, role: str, engines: Mapping[str, Engine]) -> None:
     """Reject an unknown (or recursive) engine name for one level of the cluster engine."""
     if name not in engines:
+        hint = close_matches(name, engines)
         raise ParamValidationError(
             f"unknown {role} {name!r} for the cluster engine; choose one of {sorted(engines)}"
-            + (f" (did you mean {close_matches(name, engines)[0]!r}?)" if close_matches(name, engines) else ""),
+            + (f" (did you mean {hint[0]!r}?)" if hint else ""),
             param=role,
             value=name,
             rule="known_engine",
