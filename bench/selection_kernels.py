@@ -27,7 +27,8 @@ from quant_stages.kernels.features import (
     permutation_entropy,
     sorted_returns_array,
 )
-from quant_stages.kernels.inference import DEFAULT_METHODS, DEFAULT_WEIGHTS, mps_score
+from quant_stages.kernels.inference import mps_score
+from quant_stages.kernels.inference_defaults import DEFAULT_METHODS, DEFAULT_WEIGHTS
 from quant_stages.kernels.policy import PolicyThresholds, apply_policy
 
 N_DAYS = 1000

@@ -13,12 +13,8 @@ from scipy.linalg import cholesky, toeplitz
 
 from quant_core.errors import DataValidationError, ParamValidationError
 from quant_stages.kernels.features import FEATURE_COLUMNS, compute_features
-from quant_stages.kernels.inference import (
-    DEFAULT_METHODS,
-    DEFAULT_WEIGHTS,
-    feature_probability,
-    mps_score,
-)
+from quant_stages.kernels.inference import feature_probability, mps_score
+from quant_stages.kernels.inference_defaults import DEFAULT_METHODS, DEFAULT_WEIGHTS
 
 PHI_MINUS_ONE = 0.15865525393145707  # standard normal CDF at -1
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from quant_core.errors import DataValidationError, ParamValidationError, StageFailedError
 from quant_stages.frames import get_frame
-from quant_stages.kernels.inference import DEFAULT_WEIGHTS
+from quant_stages.kernels.inference_defaults import DEFAULT_WEIGHTS
 from quant_stages.stages.synthesis import parse_atom_id
 
 SELECTION = "selection.full"

@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from quant_core.errors import ParamValidationError
 
+from quant_stages.kernels.checks import is_int
+
 from quant_stages.data.returns import INDEX_NAME, TIME_UNIT
 
 
@@ -171,7 +173,7 @@ class SyntheticMarket:
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
+    if not is_int(value) or not low <= value <= high:
         raise ParamValidationError(
             f"{name} must be an integer in [{low}, {high}], got {value!r}",
             param=name,

@@ -30,6 +30,8 @@ import pandas as pd
 
 from quant_core.errors import DataValidationError, ParamValidationError
 
+from quant_stages.kernels.checks import is_int, is_number
+
 
 @dataclass(frozen=True)
 class Window:
@@ -72,7 +74,7 @@ class BacktestResult:
 
 
 def _positive_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ParamValidationError(
             f"{name} must be an integer >= {minimum} (a number of rows), got {value!r}",
             param=name,
@@ -178,8 +180,7 @@ def simulate_window(
     if not isinstance(test_returns, pd.DataFrame) or test_returns.empty:
         raise DataValidationError("test returns must be a non-empty DataFrame", source="test_returns", rule="non_empty")
     if (
-        isinstance(cost_bps, bool)
-        or not isinstance(cost_bps, (int, float))
+        not is_number(cost_bps)
         or not math.isfinite(cost_bps)
         or cost_bps < 0
     ):

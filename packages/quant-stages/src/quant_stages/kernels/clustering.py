@@ -34,16 +34,14 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from quant_core.errors import ParamValidationError
+
+from quant_stages.kernels.checks import is_int, is_number
 from quant_stages.kernels.features import sorted_returns_array
 
 LINKAGE_METHODS: Final[tuple[str, ...]] = ("ward", "average", "complete", "single")
 
 #: Distance of a pair with no usable correlation (rho = 0).
 UNINFORMATIVE_DISTANCE: Final = math.sqrt(0.5)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _validate_window_params(lookbacks: Sequence[int], min_periods: int) -> tuple[int, ...]:
@@ -54,7 +52,7 @@ def _validate_window_params(lookbacks: Sequence[int], min_periods: int) -> tuple
             value=lookbacks,
             rule="non-empty sequence of integers >= 2",
         )
-    bad = [lookback for lookback in lookbacks if not _is_int(lookback) or lookback < 2]
+    bad = [lookback for lookback in lookbacks if not is_int(lookback) or lookback < 2]
     if bad:
         raise ParamValidationError(
             f"lookbacks must be integers >= 2, got {bad!r}",
@@ -62,7 +60,7 @@ def _validate_window_params(lookbacks: Sequence[int], min_periods: int) -> tuple
             value=list(lookbacks),
             rule="integers >= 2",
         )
-    if not _is_int(min_periods) or min_periods < 2:
+    if not is_int(min_periods) or min_periods < 2:
         raise ParamValidationError(
             f"min_periods must be an integer >= 2, got {min_periods!r}",
             param="min_periods",
@@ -317,8 +315,7 @@ def cluster_assets(
             rule=f"one of {list(LINKAGE_METHODS)}",
         )
     if (
-        isinstance(distance_threshold, bool)
-        or not isinstance(distance_threshold, (int, float, np.integer, np.floating))
+        not is_number(distance_threshold)
         or not (math.isfinite(distance_threshold) and distance_threshold > 0)
     ):
         raise ParamValidationError(
@@ -327,7 +324,7 @@ def cluster_assets(
             value=distance_threshold,
             rule="finite and > 0",
         )
-    if not _is_int(max_clusters) or max_clusters < 1:
+    if not is_int(max_clusters) or max_clusters < 1:
         raise ParamValidationError(
             f"max_clusters must be an integer >= 1, got {max_clusters!r}",
             param="max_clusters",

@@ -9,13 +9,14 @@ a solver's slightly-off answer) onto the constraint set; see its docstring for t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from quant_core.errors import ParamValidationError
+
+from quant_stages.kernels.checks import is_finite_number, is_number
 
 ClusterMap = Mapping[Hashable, Sequence[str]]
 
@@ -41,7 +42,7 @@ class WeightBounds:
     def __post_init__(self) -> None:
         for name in ("min_weight", "max_weight"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not is_finite_number(value):
                 raise ParamValidationError(
                     f"{name} must be a finite number, got {value!r}", param=name, value=value, rule="finite"
                 )
@@ -72,7 +73,7 @@ class WeightBounds:
             return
         cap_items = caps.items() if isinstance(caps, Mapping) else [("*", caps)]
         for cluster_id, cap in cap_items:
-            if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not (0 < cap <= 1):
+            if not is_number(cap) or not (0 < cap <= 1):
                 raise ParamValidationError(
                     f"cluster cap for cluster {cluster_id!r} must be in (0, 1], got {cap!r}",
                     param="cluster_caps",

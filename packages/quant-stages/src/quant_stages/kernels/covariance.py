@@ -36,6 +36,8 @@ import pandas as pd
 
 from quant_core.errors import DataValidationError, ParamValidationError
 
+from quant_stages.kernels.checks import is_int
+
 METHODS = ("sample", "ledoit_wolf")
 #: Relative size of the most negative eigenvalue tolerated before the PSD repair runs.
 PSD_TOLERANCE = 1e-12
@@ -266,7 +268,7 @@ def covariance(
             value=method,
             rule="known_method",
         )
-    if isinstance(min_periods, bool) or not isinstance(min_periods, int) or min_periods < 2:
+    if not is_int(min_periods) or min_periods < 2:
         raise ParamValidationError(
             f"min_periods must be an integer >= 2, got {min_periods!r}",
             param="min_periods",

@@ -42,6 +42,8 @@ from scipy.special import gammaln
 
 from quant_core.errors import DataValidationError, ParamValidationError
 
+from quant_stages.kernels.checks import is_int, is_number
+
 FEATURE_COLUMNS: Final[tuple[str, ...]] = (
     "momentum",
     "volatility",
@@ -301,9 +303,6 @@ def _validate_params(
     hurst_min_window: int,
     cvar_level: float,
 ) -> None:
-    def is_int(value: object) -> bool:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
     if not is_int(entropy_order) or not 2 <= entropy_order <= MAX_ENTROPY_ORDER:
         raise ParamValidationError(
             f"entropy_order must be an integer in [2, {MAX_ENTROPY_ORDER}], got {entropy_order!r}",
@@ -332,7 +331,7 @@ def _validate_params(
             value=hurst_min_window,
             rule=f"integer >= {MIN_HURST_WINDOW}",
         )
-    if not isinstance(cvar_level, (int, float, np.floating)) or not 0.0 < float(cvar_level) < 1.0:
+    if not is_number(cvar_level) or not 0.0 < float(cvar_level) < 1.0:
         raise ParamValidationError(
             f"cvar_level must be a number in (0, 1), got {cvar_level!r}",
             param="cvar_level",

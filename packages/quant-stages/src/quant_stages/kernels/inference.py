@@ -19,7 +19,6 @@ candidate with a NaN in any feature of positive weight has score NaN, which the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Final
 
@@ -30,7 +29,8 @@ from scipy.stats import rankdata
 
 from quant_core.errors import DataValidationError, ParamValidationError
 
-from quant_stages.kernels.inference_defaults import DEFAULT_METHODS, DEFAULT_WEIGHTS
+from quant_stages.kernels.checks import is_finite_number
+
 
 PROBABILITY_METHODS: Final[tuple[str, ...]] = ("rank", "inverse_rank", "normal_cdf", "inverse_normal_cdf")
 
@@ -113,10 +113,7 @@ def _validate(
     bad_weights = {
         feature: weight
         for feature, weight in sorted(weights.items())
-        if isinstance(weight, bool)
-        or not isinstance(weight, (int, float, np.integer, np.floating))
-        or not math.isfinite(weight)
-        or weight < 0
+        if not is_finite_number(weight) or weight < 0
     }
     if bad_weights:
         raise ParamValidationError(

@@ -24,6 +24,8 @@ import pandas as pd
 
 from quant_core.errors import DataValidationError, ParamValidationError
 
+from quant_stages.kernels.checks import is_finite_number
+
 
 def _validated_series(returns: pd.Series) -> np.ndarray:
     if not isinstance(returns, pd.Series):
@@ -78,9 +80,8 @@ def performance_metrics(
     series, 365 for calendar-day series.
     """
     if (
-        isinstance(periods_per_year, bool)
-        or not isinstance(periods_per_year, (int, float))
-        or not (math.isfinite(periods_per_year) and periods_per_year > 0)
+        not is_finite_number(periods_per_year)
+        or not periods_per_year > 0
     ):
         raise ParamValidationError(
             f"periods_per_year must be a positive number, got {periods_per_year!r}",

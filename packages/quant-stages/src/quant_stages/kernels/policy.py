@@ -16,7 +16,6 @@ The result does not depend on the order of any input.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Final
@@ -25,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from quant_core.errors import DataValidationError, ParamValidationError
+
+from quant_stages.kernels.checks import is_finite_number, is_int, is_number
 
 #: Veto reasons, in the order a symbol's reasons are listed.
 VETO_REASONS: Final[tuple[str, ...]] = (
@@ -51,14 +52,6 @@ _FEATURE_RULES: Final[tuple[tuple[str, str, str, bool], ...]] = (
 _DIRECTION_SIGNS: Final[Mapping[object, int]] = {"long": 1, "short": -1, 1: 1, -1: -1}
 
 
-def _is_real(value: object) -> bool:
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
-
-
 @dataclass(frozen=True)
 class PolicyThresholds:
     """Veto thresholds; None turns a rule off. Units are those of the features."""
@@ -74,7 +67,7 @@ class PolicyThresholds:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if value is not None and not _is_real(value):
+            if value is not None and not is_finite_number(value):
                 raise ParamValidationError(
                     f"threshold {field.name} must be a finite number or None, got {value!r}",
                     param=field.name,
@@ -110,8 +103,7 @@ def _validate_scalars(
             rule="PolicyThresholds",
         )
     if (
-        not isinstance(top_n_per_cluster, (int, np.integer))
-        or isinstance(top_n_per_cluster, bool)
+        not is_int(top_n_per_cluster)
         or top_n_per_cluster < 1
     ):
         raise ParamValidationError(
@@ -121,7 +113,7 @@ def _validate_scalars(
             rule="integer >= 1",
         )
     for name, value in (("cost_bps", cost_bps), ("round_trips_per_year", round_trips_per_year)):
-        if not _is_real(value) or value < 0:
+        if not is_finite_number(value) or value < 0:
             raise ParamValidationError(
                 f"{name} must be a finite number >= 0, got {value!r}",
                 param=name,
@@ -183,7 +175,7 @@ def _sign_of(direction: object) -> int | None:
     """+1 for long, -1 for short, None for anything else (booleans included)."""
     if isinstance(direction, str):
         return _DIRECTION_SIGNS.get(direction.lower())
-    if isinstance(direction, (int, float, np.integer, np.floating)) and not isinstance(direction, bool):
+    if is_number(direction):
         return _DIRECTION_SIGNS.get(direction)
     return None
 
