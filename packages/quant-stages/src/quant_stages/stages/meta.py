@@ -100,7 +100,7 @@ class MetaOptimize(Stage[MetaContext]):
         bounds = WeightBounds(min_weight=float(lower[0]), max_weight=float(upper[0])) if uniform else WeightBounds()
         result = run_engine(self.params, returns, bounds=bounds, ppy=periods_per_year(returns))
         weights = result.weights.reindex(names).to_numpy()
-        projected = uniform is False
+        projected = not uniform
         if projected:
             weights = project_to_box(weights, lower, upper, what="meta.optimize")
         meta_weights = {n: float(w) for n, w in zip(names, weights)}
