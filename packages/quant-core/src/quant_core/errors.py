@@ -208,11 +208,24 @@ class StageFailedError(QuantError, RuntimeError):
 
     exit_code = 4
 
-    def __init__(self, stage_id: str, run_id: str, cause: BaseException | str) -> None:
+    def __init__(
+        self, stage_id: str, run_id: str, cause: BaseException | str, *, retryable: bool | None = None
+    ) -> None:
         self.stage_id = stage_id
         self.run_id = run_id
         self.cause = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        #: False when the cause is the user's (bad parameters or data): another attempt would
+        #: fail the same way, so no executor retries it.
+        self.retryable = is_retryable(cause) if retryable is None else retryable
         super().__init__(f"stage {stage_id!r} failed in run {run_id!r}: {self.cause}")
+
+
+def is_retryable(cause: BaseException | str) -> bool:
+    """Whether another attempt of a stage that raised `cause` could succeed: not for a user error
+    (a bad parameter or bad data), which fails the same way every time."""
+    if isinstance(cause, StageFailedError):
+        return cause.retryable
+    return not isinstance(cause, (ParamValidationError, DataValidationError))
 
 
 class SleeveFailureError(QuantError, RuntimeError):

@@ -178,7 +178,7 @@ def execute_stage_with_retries(
 ) -> RunContext:
     """`execute_stage` with the stage's declared retries and exponential backoff.
 
-    Parameter errors are not retried: they would fail the same way every time."""
+    User errors (parameters, data) are not retried: they would fail the same way every time."""
     spec = runtime.registry.get(stage_id)
     attempts = spec.retries + 1
     for attempt in range(1, attempts + 1):
@@ -187,11 +187,17 @@ def execute_stage_with_retries(
                 runtime, record, step=step, stage_id=stage_id, context=context,
                 params=params, attempt=attempt, executor=executor,
             )
-        except StageFailedError:
-            if attempt == attempts:
+        except StageFailedError as failure:
+            if attempt == attempts or not failure.retryable:
                 raise
-            sleep(spec.retry_delay_s * 2 ** (attempt - 1))
+            sleep(retry_delay(spec.retry_delay_s, attempt))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retry_delay(base_s: float, attempt: int) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based): exponential backoff. Every
+    executor uses it, so a stage's retries behave alike everywhere."""
+    return base_s * 2 ** (attempt - 1)
 
 
 @contextlib.contextmanager
@@ -248,4 +254,5 @@ __all__ = [
     "execute_stage",
     "execute_stage_with_retries",
     "recorded_run",
+    "retry_delay",
 ]

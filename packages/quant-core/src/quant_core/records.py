@@ -85,6 +85,10 @@ class LedgerEntry(BaseModel):
     cache_hit: bool = False
     error: str | None = None
     executor: str = "local"
+    #: Where the attempt ran when not in the driver's process: the node and worker (Ray node id
+    #: and worker id, or host and pid), for tracing a step back to a machine.
+    node: str | None = None
+    worker: str | None = None
 
 
 def latest_attempts(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
@@ -202,7 +206,8 @@ class RunRecord:
         with self.ledger_path.open("rb") as handle:
             return [LedgerEntry.model_validate_json(line) for line in handle if line.strip()]
 
-    def context_name(self, step: int, stage_id: str) -> str:
+    @staticmethod
+    def context_name(step: int, stage_id: str) -> str:
         return f"{step:03d}-{stage_id}"
 
     def write_context(self, name: str, context: RunContext) -> None:

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
 from quant_core.errors import ParamValidationError
 from quant_core.execution import Runtime, check_params
+from quant_core.executors.options import check_executor_options
 from quant_core.home import QuantHome
 from quant_core.params import coerce_params
 from quant_core.pipeline import PipelineSpec
@@ -105,7 +106,11 @@ class QuantSDK:
         return Runtime(home=self.home, registry=self.registry, force=force, versions=self.versions)
 
     def executor(self, name: str, force: bool = False, **options: Any) -> Any:
-        return self.registry.executor_factory(name)(self.runtime(force), **options)
+        """The executor `name` built for this SDK's state; an option it does not take is a
+        parameter error naming the option and the ones it does take."""
+        factory = self.registry.executor_factory(name)
+        check_executor_options(name, factory, options)
+        return factory(self.runtime(force), **options)
 
     def resolve_profile(self, name: str) -> ResolvedProfile:
         return self.profiles.resolve(name, self.home)
@@ -264,13 +269,21 @@ class QuantSDK:
             return self.run_pipeline(parsed.target, params=parsed.params, run_id=parsed.run_id, profile=parsed.profile, **options)
         return self.run_stage(parsed.target, params=parsed.params, run_id=parsed.run_id, profile=parsed.profile, **options)
 
-    def resume(self, run_id: str, *, executor: str | None = None, force: bool = False) -> RunResult:
+    def resume(
+        self,
+        run_id: str,
+        *,
+        executor: str | None = None,
+        force: bool = False,
+        executor_options: Mapping[str, Any] | None = None,
+    ) -> RunResult:
         """Run a recorded run again as it was started: finished steps come from the cache, so a
         failed run continues at the step that failed."""
         manifest, plan = self.resume_plan(run_id)
+        options = dict(executor_options or {})
         if manifest.kind == "pipeline":
-            return self.run_planned(plan, executor or manifest.executor, force=force)
-        runner = self.executor(executor or manifest.executor, force=force)
+            return self.run_planned(plan, executor or manifest.executor, force=force, executor_options=options)
+        runner = self.executor(executor or manifest.executor, force=force, **options)
         (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
         return self._result(run_id, output)
 
