@@ -98,6 +98,16 @@ class ExecutorNotFoundError(NotFoundError):
     }
 
 
+class MissingPackageError(QuantError):
+    """Something asked for needs a package that is not installed; says what to install."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, requirement: str) -> None:
+        super().__init__(f"{what} needs a package that is not installed: pip install '{requirement}'")
+        self.requirement = requirement
+
+
 class ProfileNotFoundError(NotFoundError):
     kind = "profile"
     PROVIDERS = dict.fromkeys(BUILTIN_PROFILES, STAGES_DISTRIBUTION)

@@ -62,16 +62,30 @@ class QuantMetrics:
         # Counting is called from executor threads (Prefect, DBOS); the client's own locks guard
         # each value, this one keeps an entry's figures together for a concurrent scrape.
         self._lock = threading.Lock()
+        self._children: dict[tuple[str, str, str, bool], tuple[Any, Any, Any]] = {}
 
     def observe_entry(self, entry: LedgerEntry) -> None:
         """One stage attempt, from its ledger line. A fan-out's own line is not a stage."""
         if is_fan_out_step(entry.stage_id):
             return
-        stage, executor = entry.stage_id, entry.executor
+        key = (entry.stage_id, entry.executor, entry.status, entry.cache_hit)
         with self._lock:
-            self.executions.labels(stage, executor, entry.status).inc()
-            self.duration.labels(stage, executor, "true" if entry.cache_hit else "false").observe(entry.duration_s)
-            (self.cache_hits if entry.cache_hit else self.cache_misses).labels(stage, executor).inc()
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = self._labelled(*key)
+            executions, duration, cache = children
+            executions.inc()
+            duration.observe(entry.duration_s)
+            cache.inc()
+
+    def _labelled(self, stage: str, executor: str, status: str, cache_hit: bool) -> tuple[Any, Any, Any]:
+        """The labelled children one kind of attempt counts into (looked up once: `labels()`
+        costs more than the counting)."""
+        return (
+            self.executions.labels(stage, executor, status),
+            self.duration.labels(stage, executor, "true" if cache_hit else "false"),
+            (self.cache_hits if cache_hit else self.cache_misses).labels(stage, executor),
+        )
 
     def observe_run(self, manifest: RunManifest, status: str) -> None:
         with self._lock:

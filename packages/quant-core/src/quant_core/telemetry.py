@@ -20,7 +20,8 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from quant_core.config import ConfigError, TelemetrySettings
+from quant_core.config import TelemetrySettings
+from quant_core.errors import MissingPackageError, QuantError
 
 if TYPE_CHECKING:  # pragma: no cover
     from quant_core.metrics import QuantMetrics
@@ -67,13 +68,17 @@ class Telemetry:
 
     # -- hooks called by core ---------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def run(self, record: RunRecord, manifest: RunManifest, *, traceparent: str | None = None) -> Iterator[Any]:
+    def run(
+        self, record: RunRecord, manifest: RunManifest, *, traceparent: str | None = None
+    ) -> contextlib.AbstractContextManager[Any]:
         """Around a run: its span (child of `traceparent`, else of the current span) and its
-        metrics. Yields the record the run writes through."""
-        if not self.enabled:
-            yield record
-            return
+        metrics. Gives the record the run writes through (the same one when telemetry is off)."""
+        if self.tracing is None and self.metrics is None:
+            return contextlib.nullcontext(record)
+        return self._observed_run(record, manifest, traceparent)
+
+    @contextlib.contextmanager
+    def _observed_run(self, record: RunRecord, manifest: RunManifest, traceparent: str | None) -> Iterator[Any]:
         observed = _MetricsRecord(record, self.metrics) if self.metrics is not None else record
         status = "failed"
         try:
@@ -87,18 +92,14 @@ class Telemetry:
             if self.metrics is not None:
                 self.metrics.observe_run(manifest, status)
 
-    @contextlib.contextmanager
     def stage(
         self, record: Any, *, stage_id: str, step: int, attempt: int, executor: str
-    ) -> Iterator[Any]:
-        """Around one stage attempt: its span, filled in from the attempt's ledger line."""
+    ) -> contextlib.AbstractContextManager[Any]:
+        """Around one stage attempt: its span, filled in from the attempt's ledger line. Gives
+        the record the attempt writes through (the same one when tracing is off)."""
         if self.tracing is None:
-            yield record
-            return
-        with self.tracing.stage_span(
-            run_id=record.run_id, stage_id=stage_id, step=step, attempt=attempt, executor=executor
-        ) as span:
-            yield _SpanRecord(record, span, self.tracing)
+            return contextlib.nullcontext(record)
+        return self.tracing.stage(record, stage_id=stage_id, step=step, attempt=attempt, executor=executor)
 
     def traceparent(self) -> str | None:
         """The current span as a W3C traceparent, for handing to a worker (None when off)."""
@@ -126,7 +127,14 @@ class Telemetry:
         if self.tracing is not None:
             self.tracing.flush()
         if self.metrics is not None and self.pushgateway_url:
-            self.metrics.push(self.pushgateway_url, run_id=run_id)
+            try:
+                self.metrics.push(self.pushgateway_url, run_id=run_id)
+            except OSError as exc:  # urllib's URLError and HTTPError included
+                raise TelemetryExportError(f"could not push the metrics to {self.pushgateway_url}: {exc}") from exc
+
+
+class TelemetryExportError(QuantError):
+    """Spans or metrics could not be handed to where the settings send them."""
 
 
 class _MetricsRecord:
@@ -144,22 +152,6 @@ class _MetricsRecord:
         return getattr(self._record, name)
 
 
-class _SpanRecord:
-    """The attempt's record, copying its ledger line onto the attempt's span."""
-
-    def __init__(self, record: Any, span: Any, tracing: Tracing) -> None:
-        self._record = record
-        self._span = span
-        self._tracing = tracing
-
-    def append_ledger(self, entry: LedgerEntry) -> None:
-        self._record.append_ledger(entry)
-        self._tracing.describe_attempt(self._span, entry)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._record, name)
-
-
 def _worker_telemetry(tracing: bool) -> Telemetry:
     return Telemetry(tracing=_tracing_from_environment(worker=True) if tracing else None)
 
@@ -167,24 +159,22 @@ def _worker_telemetry(tracing: bool) -> Telemetry:
 def _tracing_from_environment(*, worker: bool = False) -> Tracing:
     try:
         from quant_core.tracing import Tracing
-    except ImportError as exc:
-        raise ConfigError(
-            f"telemetry.tracing is on but OpenTelemetry is not installed ({exc.name}): pip install 'quant-core[otel]'",
-            key="telemetry.tracing", value=True,
-        ) from None
+    except ImportError:
+        raise MissingPackageError("tracing (telemetry.tracing)", "quant-core[otel]") from None
     return Tracing.from_environment(os.environ, worker=worker)
 
 
-def _new_metrics() -> QuantMetrics:
+def metrics_module() -> Any:
+    """`quant_core.metrics`, or an error saying what to install."""
     try:
-        from quant_core.metrics import QuantMetrics
-    except ImportError as exc:
-        raise ConfigError(
-            f"telemetry.metrics is on but prometheus-client is not installed ({exc.name}): "
-            "pip install 'quant-core[prometheus]'",
-            key="telemetry.metrics", value=True,
-        ) from None
-    return QuantMetrics()
+        import quant_core.metrics
+    except ImportError:
+        raise MissingPackageError("Prometheus metrics", "quant-core[prometheus]") from None
+    return quant_core.metrics
 
 
-__all__ = ["Telemetry"]
+def _new_metrics() -> QuantMetrics:
+    return metrics_module().QuantMetrics()
+
+
+__all__ = ["Telemetry", "TelemetryExportError", "metrics_module"]

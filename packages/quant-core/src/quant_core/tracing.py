@@ -26,7 +26,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from quant_core.config import ConfigError
-from quant_core.errors import QuantError
+from quant_core.errors import MissingPackageError, QuantError
 from quant_core.records import LedgerEntry, RunManifest
 
 INSTRUMENTATION_NAME = "quant"
@@ -75,14 +75,14 @@ class Tracing:
         with self._span(name, attributes, parent=_context_of(traceparent)) as span:
             yield span
 
-    @contextlib.contextmanager
-    def stage_span(self, *, run_id: str, stage_id: str, step: int, attempt: int, executor: str) -> Iterator[Span]:
+    def stage(self, record: Any, *, stage_id: str, step: int, attempt: int, executor: str) -> StageSpan:
+        """The span of one stage attempt, current while the attempt runs; it stands in for the
+        attempt's record and copies the attempt's ledger line onto the span."""
         attributes = {
-            "quant.run_id": run_id, "quant.stage_id": stage_id, "quant.step": step,
+            "quant.run_id": record.run_id, "quant.stage_id": stage_id, "quant.step": step,
             "quant.attempt": attempt, "quant.executor": executor,
         }
-        with self._span(f"quant.stage {stage_id}", attributes) as span:
-            yield span
+        return StageSpan(self.tracer, f"quant.stage {stage_id}", attributes, record)
 
     @contextlib.contextmanager
     def _span(self, name: str, attributes: dict[str, Any], parent: Any = None) -> Iterator[Span]:
@@ -92,7 +92,6 @@ class Tracing:
             try:
                 yield span
             except BaseException as exc:
-                # A stage attempt's span already holds its ledger line's error, the most precise.
                 if "quant.error" not in _attributes(span):
                     message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
                     span.set_attributes({"quant.status": "failed", "quant.error": message})
@@ -102,22 +101,6 @@ class Tracing:
             if "quant.status" not in _attributes(span):
                 span.set_attribute("quant.status", "succeeded")
                 span.set_status(Status(StatusCode.OK))
-
-    def describe_attempt(self, span: Span, entry: LedgerEntry) -> None:
-        """The attempt's outcome, from its ledger line, on its span."""
-        attributes: dict[str, Any] = {"quant.cache_hit": entry.cache_hit, "quant.status": entry.status}
-        if entry.output_hash:
-            attributes["quant.output_hash"] = entry.output_hash
-        if entry.node:
-            attributes["quant.node"] = entry.node
-        if entry.worker:
-            attributes["quant.worker"] = entry.worker
-        if entry.error:
-            attributes["quant.error"] = entry.error
-            span.set_status(Status(StatusCode.ERROR, entry.error))
-        else:
-            span.set_status(Status(StatusCode.OK))
-        span.set_attributes(attributes)
 
     # -- crossing processes -----------------------------------------------------------------------
 
@@ -141,6 +124,56 @@ class Tracing:
             force_flush()
 
 
+class StageSpan:
+    """A stage attempt's span (a plain context manager: it is on every stage's path, and the
+    generator-based ones cost more than the span itself). Stands in for the attempt's record."""
+
+    __slots__ = ("_attributes", "_described", "_name", "_record", "_span", "_token", "_tracer")
+
+    def __init__(self, tracer: Any, name: str, attributes: dict[str, Any], record: Any) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._attributes = attributes
+        self._record = record
+        self._described = False
+
+    def __enter__(self) -> StageSpan:
+        self._span = self._tracer.start_span(self._name, attributes=self._attributes)
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        span = self._span
+        if error is not None:
+            if not self._described:
+                message = str(error) if isinstance(error, QuantError) else f"{type(error).__name__}: {error}"
+                span.set_attributes({"quant.status": "failed", "quant.error": message})
+                span.set_status(Status(StatusCode.ERROR, message))
+            span.record_exception(error)
+        otel_context.detach(self._token)
+        span.end()
+
+    # -- the record's part ------------------------------------------------------------------------
+
+    def append_ledger(self, entry: LedgerEntry) -> None:
+        self._record.append_ledger(entry)
+        attributes: dict[str, Any] = {"quant.cache_hit": entry.cache_hit, "quant.status": entry.status}
+        if entry.output_hash:
+            attributes["quant.output_hash"] = entry.output_hash
+        if entry.node:
+            attributes["quant.node"] = entry.node
+        if entry.worker:
+            attributes["quant.worker"] = entry.worker
+        if entry.error:
+            attributes["quant.error"] = entry.error
+        self._span.set_attributes(attributes)
+        self._span.set_status(Status(StatusCode.ERROR, entry.error) if entry.error else Status(StatusCode.OK))
+        self._described = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._record, name)
+
+
 def _attributes(span: Span) -> Any:
     return getattr(span, "attributes", None) or {}  # a span that is not recorded has none
 
@@ -161,10 +194,7 @@ def ensure_tracer_provider(environ: Mapping[str, str]) -> Any:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
     except ImportError:
-        raise ConfigError(
-            "telemetry.tracing is on but the OpenTelemetry SDK is not installed: pip install 'quant-core[otel]'",
-            key="telemetry.tracing", value=True,
-        ) from None
+        raise MissingPackageError("tracing (the OpenTelemetry SDK)", "quant-core[otel]") from None
     service = environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     for exporter_name in (environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(","):
@@ -194,10 +224,8 @@ def _otlp_exporter(environ: Mapping[str, str]) -> Any:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError:
         package = "opentelemetry-exporter-otlp-proto-grpc" if protocol == "grpc" else "quant-core[otlp]"
-        raise ConfigError(
-            f"tracing exports over OTLP ({protocol}) but its exporter is not installed: pip install '{package}' "
-            "(or set OTEL_TRACES_EXPORTER=console or none)",
-            key="OTEL_TRACES_EXPORTER", value="otlp",
+        raise MissingPackageError(
+            f"exporting spans over OTLP ({protocol}; OTEL_TRACES_EXPORTER=console or none need nothing)", package
         ) from None
     return OTLPSpanExporter()
 
