@@ -207,3 +207,29 @@ def test_missing_builtin_names_say_which_package_to_install() -> None:
     assert "pip install quant-stages" in str(ProfileNotFoundError("demo", []))
     assert "pip install quant-compute-ray" in str(ExecutorNotFoundError("ray", ["local"]))
     assert "pip install" not in str(PipelineNotFoundError("mine.full", []))
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.mark.skipif(_installed("opentelemetry"), reason="quant-core[otel] is installed")
+def test_tracing_asked_for_without_the_extra_says_what_to_install() -> None:
+    from quant_core.config import TelemetrySettings
+    from quant_core.errors import MissingPackageError
+    from quant_core.telemetry import Telemetry
+
+    with pytest.raises(MissingPackageError, match=r"pip install 'quant-core\[otel\]'"):
+        Telemetry.from_settings(TelemetrySettings(tracing=True))
+
+
+@pytest.mark.skipif(_installed("prometheus_client"), reason="quant-core[prometheus] is installed")
+def test_metrics_asked_for_without_the_extra_say_what_to_install() -> None:
+    from quant_core.config import TelemetrySettings
+    from quant_core.errors import MissingPackageError
+    from quant_core.telemetry import Telemetry
+
+    with pytest.raises(MissingPackageError, match=r"pip install 'quant-core\[prometheus\]'"):
+        Telemetry.from_settings(TelemetrySettings(metrics=True))
