@@ -20,6 +20,40 @@ WINDOW_STAGES = (
 )
 
 
+#: One row per window and asset listed by the window's end: who was investable, who was picked.
+UNIVERSE_COLUMNS = ("train_end", "symbol", "status", "vetoes")
+
+
+def universe_record(train: pd.DataFrame, window: SelectionContext) -> list[dict]:
+    """The window's universe as rows of `UNIVERSE_COLUMNS`: status `selected`, `eligible` (passed
+    every veto, not among the top of its cluster) or `vetoed` (with its reasons, `;`-joined)."""
+    end = train.index[-1].isoformat()
+    winners = set(window.winners)
+    rows = []
+    for symbol in train.columns:
+        reasons = window.vetoes.get(symbol, [])
+        status = "selected" if symbol in winners else "vetoed" if reasons else "eligible"
+        rows.append({"train_end": end, "symbol": symbol, "status": status, "vetoes": ";".join(reasons)})
+    return rows
+
+
+def _span(counts: pd.Series) -> list[int]:
+    return [int(counts.min()), int(counts.max())] if len(counts) else []
+
+
+def universe_event(stage_id: str, universe: pd.DataFrame) -> AuditEvent:
+    """A summary of the per-window universe (its rows are the `backtest_universe` artifact)."""
+    listed = universe.groupby("train_end").size()
+    vetoed = (universe["status"] == "vetoed").groupby(universe["train_end"]).sum()
+    reasons = universe.loc[universe["vetoes"] != "", "vetoes"].str.split(";").explode().value_counts().sort_index()
+    return AuditEvent(
+        stage_id=stage_id, code="universe",
+        message=f"point-in-time universe of {len(listed)} window(s), each decided on its train rows alone",
+        data={"windows": len(listed), "listed_min_max": _span(listed), "vetoed_min_max": _span(vetoed),
+              "veto_reasons": {str(k): int(v) for k, v in reasons.items()}},
+    )
+
+
 class BacktestParams(StageParams):
     train: int = Field(default=504, ge=30, description="train window length (trading dates)")
     test: int = Field(default=63, ge=1, description="test window length (trading dates)")
@@ -46,7 +80,7 @@ class Backtest(Stage[SelectionContext]):
     """
 
     id = "allocation.backtest"
-    version = "1"
+    version = "2"  # 2: point-in-time universe per window
     tags = ("allocation", "backtest")
     context_type = SelectionContext
     Params = BacktestParams
@@ -74,15 +108,22 @@ class Backtest(Stage[SelectionContext]):
                 column=None, rule="too-short",
             )
         cash_windows: list[dict] = []
+        universe_rows: list[dict] = []
         scratch = TransientStore(self.artifacts)
 
         def allocate(train: pd.DataFrame) -> pd.Series:
+            # The point-in-time universe: assets listed by the window's end (one observation in
+            # its train rows at least); the policy's vetoes (coverage, staleness, history,
+            # liquidity, ...) are then computed by the window's own stages on these rows alone.
+            train = train.loc[:, train.notna().to_numpy().any(axis=0)]
             window = SelectionContext(run_id=context.run_id, profile=context.profile, raw_pool=context.raw_pool,
                                       returns=put_frame(scratch, train))
             try:
                 for stage_id in WINDOW_STAGES:
                     params = context.params.get(stage_id, {})
                     window = STAGE_CLASSES[stage_id](artifacts=scratch, **params).execute(window)
+                    if stage_id == "selection.policy":
+                        universe_rows.extend(universe_record(train, window))
             # Data-dependent failures only: the params themselves already ran on the full sample
             # (allocation.optimize precedes this stage), so an infeasible cap here means this
             # window selected too few positions for it.
@@ -98,7 +139,9 @@ class Backtest(Stage[SelectionContext]):
         metrics = performance_metrics(stitched, ppy, turnover=result.turnover, costs=result.costs)
         returns_ref = put_series(self.artifacts, stitched, "return")
         weights_ref = put_frame(self.artifacts, result.weights)
-        events = [AuditEvent(
+        universe = pd.DataFrame(universe_rows, columns=list(UNIVERSE_COLUMNS))
+        universe_ref = put_frame(self.artifacts, universe)
+        events = [universe_event(self.SPEC.id, universe)] + [AuditEvent(
             stage_id=self.SPEC.id, level="warning", code="cash-window",
             message=f"window ending {w['train_end']} held cash: {w['reason']}", data=w,
         ) for w in cash_windows]
@@ -109,6 +152,8 @@ class Backtest(Stage[SelectionContext]):
         }
         return context.model_copy(update={
             "backtest": summary,
-            "artifacts": context.with_artifacts(backtest_returns=returns_ref, backtest_weights=weights_ref),
+            "artifacts": context.with_artifacts(
+                backtest_returns=returns_ref, backtest_weights=weights_ref, backtest_universe=universe_ref,
+            ),
             "audit_trail": context.with_events(*events),
         })
