@@ -47,10 +47,23 @@ def test_step_larger_than_test_leaves_gaps_and_only_full_windows() -> None:
     assert [(w.test_slice.start, w.test_slice.stop) for w in windows] == [(4, 6), (7, 9)]
 
 
+def test_partial_last_trades_the_rows_after_the_last_full_window() -> None:
+    windows = walk_forward_windows(utc_days(11), train=4, test=3, partial_last=True)
+    assert [(w.test_slice.start, w.test_slice.stop) for w in windows] == [(4, 7), (7, 10), (10, 11)]
+    assert windows[-1].train_slice == slice(6, 10)
+    # fewer rows than train + test: one window of what is left after the train rows
+    (only,) = walk_forward_windows(utc_days(6), train=4, test=3, partial_last=True)
+    assert (only.test_slice.start, only.test_slice.stop) == (4, 6)
+    whole = walk_forward_windows(utc_days(10), train=4, test=3, partial_last=True)
+    assert [(w.test_slice.start, w.test_slice.stop) for w in whole] == [(4, 7), (7, 10)]  # nothing left over
+
+
 @pytest.mark.parametrize(
     ("kwargs", "param", "fragment"),
     [
         ({"train": 4, "test": 3, "step": 2}, "step", "overlap"),
+        ({"train": 4, "test": 2, "step": 3, "partial_last": True}, "step", "contiguous"),
+        ({"train": 10, "test": 3, "partial_last": True}, "train", "10 + one row = 11 rows"),
         ({"train": 8, "test": 3}, "train", "8 + test 3 = 11 rows, but the index has only 10"),
         ({"train": 1, "test": 2}, "train", ">= 2"),
         ({"train": 4, "test": 0}, "test", ">= 1"),

@@ -106,12 +106,15 @@ def _validated_index(index: pd.Index) -> pd.DatetimeIndex:
     return index
 
 
-def walk_forward_windows(index: pd.Index, train: int, test: int, step: int | None = None) -> list[Window]:
+def walk_forward_windows(
+    index: pd.Index, train: int, test: int, step: int | None = None, *, partial_last: bool = False
+) -> list[Window]:
     """Rolling windows: `train` rows to fit, the next `test` rows to trade, moving by `step` rows.
 
     Test windows never overlap their train window nor each other (`step >= test`; default
-    `step = test`, which gives contiguous test windows). Only full test windows are produced; the
-    rows after the last full window are left out.
+    `step = test`, which gives contiguous test windows). Only full test windows are produced and
+    the rows after the last full window are left out, unless `partial_last`: then the rows after
+    it (fewer than `test`, with `step == test`) are traded as one last, shorter window.
     """
     index = _validated_index(index)
     train = _positive_int(train, "train", 2)
@@ -124,17 +127,33 @@ def walk_forward_windows(index: pd.Index, train: int, test: int, step: int | Non
             value=step,
             rule="step_ge_test",
         )
-    if train + test > len(index):
+    if partial_last and step != test:
         raise ParamValidationError(
-            f"train {train} + test {test} = {train + test} rows, but the index has only {len(index)} rows",
+            f"a partial last window needs contiguous windows (step == test), got step {step} and test {test}",
+            param="step",
+            value=step,
+            rule="partial_last_contiguous",
+        )
+    needed = train + (1 if partial_last else test)
+    if needed > len(index):
+        raise ParamValidationError(
+            f"train {train} + {'one row' if partial_last else f'test {test}'} = {needed} rows, but the index "
+            f"has only {len(index)} rows",
             param="train",
             value=train,
             rule="train_plus_test_le_rows",
         )
+    starts = list(range(0, len(index) - train - test + 1, step))
+    lengths = [test] * len(starts)
+    if partial_last:
+        tail_start = starts[-1] + step if starts else 0
+        if len(index) - tail_start - train > 0:
+            starts.append(tail_start)
+            lengths.append(len(index) - tail_start - train)
     windows = []
-    for start in range(0, len(index) - train - test + 1, step):
+    for start, length in zip(starts, lengths, strict=True):
         train_slice = slice(start, start + train)
-        test_slice = slice(start + train, start + train + test)
+        test_slice = slice(start + train, start + train + length)
         windows.append(
             Window(
                 train_start=index[train_slice.start],
@@ -233,12 +252,15 @@ def walk_forward(
     step: int | None = None,
     allocate: Callable[[pd.DataFrame], pd.Series],
     cost_bps: float = 0.0,
+    partial_last: bool = False,
 ) -> BacktestResult:
     """Walk-forward backtest: per window, `allocate(train_returns)` then trade the test window.
 
     `allocate` sees only the train rows of the window (columns sorted by symbol): no look-ahead.
     The stitched returns are out-of-sample only (the concatenated test windows). Weights drift
     across consecutive windows, so each rebalance's turnover is measured from the drifted book.
+    `partial_last` trades the rows after the last full test window too (see
+    `walk_forward_windows`).
     """
     if not isinstance(returns, pd.DataFrame) or returns.shape[1] == 0:
         raise DataValidationError(
@@ -246,7 +268,7 @@ def walk_forward(
         )
     returns = returns.rename(columns=str)
     returns = returns[sorted(returns.columns)]
-    windows = walk_forward_windows(returns.index, train, test, step)
+    windows = walk_forward_windows(returns.index, train, test, step, partial_last=partial_last)
     results: list[WindowResult] = []
     previous: WindowResult | None = None
     previous_stop: int | None = None
