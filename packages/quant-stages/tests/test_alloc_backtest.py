@@ -224,3 +224,29 @@ def test_an_asset_delisted_later_is_in_the_universe_of_the_windows_before(sdk, k
         artifact(sdk, clean, "backtest_weights").iloc[:before], artifact(sdk, gone, "backtest_weights").iloc[:before],
         check_exact=True,
     )
+
+
+def test_a_held_asset_that_stops_trading_takes_the_delisting_loss_when_its_absence_is_known(sdk, kit, market):
+    """Issue 16, point 3: X:S1 stops after day 229, inside window 2's test rows (200..249). On its
+    fifth missing day (234) the holding loses 30% and the position is closed; nothing before
+    changes, and the audit trail and summary say so. With delisting_return 0 the day is flat."""
+    gone = market.returns.copy()
+    gone.iloc[230:, 1] = np.nan
+    files = kit.write(kit.Market(market.candidates, gone))
+    lossy = run_backtest(sdk, files)
+    flat = run_backtest(sdk, files, delisting_return=0.0)
+    dates = market.returns.index
+    returns, returns_flat = artifact(sdk, lossy, "backtest_returns")["return"], artifact(sdk, flat, "backtest_returns")["return"]
+    pd.testing.assert_series_equal(returns[: dates[233]], returns_flat[: dates[233]], check_exact=True)
+
+    (event,) = [e for e in lossy.audit_trail if e.code == "delisted"]
+    (holding,) = event.data["holdings"]
+    assert (holding["date"], holding["symbol"]) == (dates[234].isoformat(), "X:S1")
+    assert event.level == "warning" and event.data["delisting_return"] == -0.3 and event.data["delisting_after"] == 5
+    assert 0.1 < holding["weight"] < 0.4
+    # that day the portfolio loses 30% of what the holding was worth the day before
+    assert returns[dates[234]] == pytest.approx(returns_flat[dates[234]] - 0.3 * holding["weight"], abs=1e-15)
+    assert lossy.backtest["delistings"] == 1 and lossy.backtest["delisting_return"] == -0.3
+    # later windows no longer hold it: it is stale, vetoed at their train ends
+    weights = artifact(sdk, lossy, "backtest_weights")
+    assert (weights.loc[weights.index > dates[234], "X:S1"] == 0.0).all()
