@@ -38,7 +38,8 @@ def core(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def stages(session: nox.Session) -> None:
     # quant-core from this checkout first: quant-stages depends on it, and it is not on an index.
-    session.install(CORE, "packages/quant-stages", *TEST_TOOLS)
+    # skfolio: the reference the HRP tests compare against (a test peer, not a dependency)
+    session.install(CORE, "packages/quant-stages", *TEST_TOOLS, "skfolio")
     _run_tests(session, "packages/quant-stages/tests")
 
 
