@@ -143,4 +143,5 @@ def all_packages(session: nox.Session) -> None:
         session, "quant-core[otlp,prometheus]", "quant-stages", "quant-cli", "quant-skills",
         "quant-compute-ray", "quant-flows-prefect", "quant-flows-dbos",
     )
+    session.install("skfolio")  # the reference the HRP tests compare against
     session.run("pytest", "-q", *session.posargs)
