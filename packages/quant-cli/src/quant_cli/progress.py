@@ -15,7 +15,7 @@ from types import TracebackType
 
 from quant_core.pipeline import is_fan_out_step
 from quant_core.executors.fanout import sleeve_name
-from quant_core.records import LedgerEntry, RunRecord, child_records
+from quant_core.records import LedgerEntry, RunRecord, child_records, parse_ledger_line
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
@@ -77,7 +77,7 @@ class LedgerFollower:
             chunk = handle.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self._offsets[ledger] = offset + len(complete)
-        return [LedgerEntry.model_validate_json(line) for line in complete.splitlines() if line.strip()]
+        return [parse_ledger_line(line) for line in complete.splitlines() if line.strip()]
 
     def poll(self) -> list[LedgerEvent]:
         events = [LedgerEvent(None, e) for e in self._read_new(RunRecord(self.runs_dir, self.run_id).ledger_path)]

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
-from quant_core.errors import ParamValidationError
+from quant_core.errors import ParamValidationError, ProfileNotFoundError
+from quant_core.executors.fanout import sleeve_run_id
 from quant_core.execution import Runtime, check_params
 from quant_core.home import QuantHome
 from quant_core.params import coerce_params
@@ -25,12 +26,15 @@ from quant_core.planning import (
 from quant_core.profiles import ProfileCatalog, ResolvedProfile
 from quant_core.records import (
     LedgerEntry,
+    RecordProblem,
     RunManifest,
     RunRecord,
+    RunScan,
     installed_versions,
     latest_attempts,
     list_runs,
     new_run_id,
+    scan_runs,
     validate_run_id,
 )
 from quant_core.registry import StageRegistry
@@ -38,11 +42,13 @@ from quant_core.uri import QuantURI, parse_uri
 
 
 class PipelinePlan(NamedTuple):
-    """What an executor is handed: the steps, the start context and every stage's params."""
+    """What an executor is handed: the steps, the start context and every stage's params (and,
+    for a sleeve run resumed on its own, the meta run it belongs to)."""
 
     spec: PipelineSpec
     context: RunContext
     stage_params: dict[str, dict[str, Any]]
+    parent_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ class RunResult:
     record: Path
     ledger: list[LedgerEntry]
     manifest: RunManifest
+    #: Damaged lines found in the run's ledger while reading this invocation's (left out of
+    #: `ledger`; they come from earlier invocations or from outside).
+    record_problems: tuple[RecordProblem, ...] = ()
 
     @property
     def cache_hits(self) -> int:
@@ -115,14 +124,20 @@ class QuantSDK:
         an unknown sleeve profile or a sleeve naming a meta profile is an error now."""
         resolved = self.resolve_profile(name)
         for sleeve in resolved.sleeves:
-            self._sleeve_profile(name, sleeve)
+            self._sleeve_profile(resolved, sleeve)
         return resolved
 
-    def _sleeve_profile(self, meta_profile: str | None, sleeve: SleeveSpec) -> ResolvedProfile:
-        found = self.resolve_profile(sleeve.profile)
+    def _sleeve_profile(self, meta: ResolvedProfile, sleeve: SleeveSpec) -> ResolvedProfile:
+        where = f"profile {meta.name!r}" + (f" ({meta.source})" if meta.source else "")
+        try:
+            found = self.resolve_profile(sleeve.profile)
+        except ProfileNotFoundError as exc:
+            exc.message = f"{where}: sleeve {sleeve.name!r} names an {exc.message}"
+            exc.args = (exc.message,)
+            raise
         if found.kind == "meta":
             raise ParamValidationError(
-                f"profile {meta_profile!r}: sleeve {sleeve.name!r} names the meta profile "
+                f"{where}: sleeve {sleeve.name!r} names the meta profile "
                 f"{sleeve.profile!r}; a sleeve runs a portfolio profile",
                 param="profile", value=sleeve.profile, rule="sleeve-kind",
             )
@@ -206,7 +221,9 @@ class QuantSDK:
         """Run a plan from `plan_pipeline` or `resume_plan` (so a caller that looked at the plan,
         e.g. to size a progress bar, does not plan twice)."""
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
-        output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params)
+        # Only a sleeve run resumed alone has a parent; other executors need not take the option.
+        lineage = {"parent_run_id": plan.parent_run_id} if plan.parent_run_id else {}
+        output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params, **lineage)
         return self._result(plan.context.run_id, output)
 
     def plan_pipeline(
@@ -241,13 +258,15 @@ class QuantSDK:
                     f"(e.g. --profile demo)", param="profile", value=profile, rule="required",
                 )
             for sleeve in resolved.sleeves:
-                sleeve_profile = self._sleeve_profile(profile, sleeve)
+                sleeve_profile = self._sleeve_profile(resolved, sleeve)
                 merged = merge_params(sleeve_profile.stage_params, sleeve.stage_params, overrides, only=branch_targets)
                 sleeves.append(
                     sleeve.model_copy(
                         update={"stage_params": {sid: check_params(registry, sid, p) for sid, p in merged.items()}}
                     )
                 )
+        for sleeve in sleeves:  # before anything is written: a sleeve's run id must be valid too
+            sleeve_run_id(run_id, sleeve.name)
         if context is None:
             start = start_context(spec.context_kind, run_id, profile, sleeves)
         else:
@@ -282,7 +301,7 @@ class QuantSDK:
         spec = PipelineSpec.model_validate(
             {"id": manifest.target, "context_kind": context.kind, "steps": manifest.steps}
         )
-        return manifest, PipelinePlan(spec, context, manifest.params)
+        return manifest, PipelinePlan(spec, context, manifest.params, manifest.parent_run_id)
 
     # -- records --------------------------------------------------------------------------------
 
@@ -292,6 +311,10 @@ class QuantSDK:
     def list_runs(self) -> list[RunManifest]:
         return list_runs(self.home.runs_dir)
 
+    def scan_runs(self) -> RunScan:
+        """Every run whose manifest reads, and the damaged ones (named, not raised)."""
+        return scan_runs(self.home.runs_dir)
+
     def last_context(self, run_id: str) -> RunContext:
         record = self.record(run_id)
         record.read_manifest()  # a clear RunNotFoundError for an unknown id
@@ -300,8 +323,10 @@ class QuantSDK:
     def _result(self, run_id: str, output: RunContext) -> RunResult:
         record = self.record(run_id)
         manifest = record.read_manifest()
-        ledger = [e for e in record.read_ledger() if e.started_at >= manifest.started_at]
+        entries, problems = record.scan_ledger()
+        ledger = [e for e in entries if e.started_at >= manifest.started_at]
         return RunResult(
             run_id=run_id, kind=manifest.kind, target=manifest.target, status=manifest.status,
             context=output, record=record.path, ledger=ledger, manifest=manifest,
+            record_problems=tuple(problems),
         )
