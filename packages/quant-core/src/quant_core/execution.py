@@ -251,7 +251,12 @@ def recorded_run(
             yield record
         except BaseException as exc:
             message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
-            record.finish(manifest, "failed", message)
+            try:
+                record.finish(manifest, "failed", message)
+            except StoreError as unrecorded:
+                # Usually the same cause (a full disk): the run's own error says more. The record
+                # stays "running", which reads as "interrupted" once this process is gone.
+                exc.add_note(f"the run's record could not be closed: {unrecorded}")
             raise
         record.finish(manifest, "succeeded")
 
