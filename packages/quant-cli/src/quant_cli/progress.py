@@ -108,6 +108,9 @@ def describe_event(event: LedgerEvent) -> Text:
         detail = f"  attempt {entry.attempt}: {entry.error}"
     elif entry.cache_hit:
         mark, style, outcome = "↺", "cyan", "cached"
+    elif entry.repaired:
+        mark, style, outcome = "✓", "yellow", "redone"
+        detail = f"  damaged cache: {'; '.join(entry.repaired)}"
     else:
         mark, style, outcome = "✓", "green", "done"
     text = Text(f"  {mark} ", style=style)
