@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
-from quant_core.errors import ParamValidationError, ProfileNotFoundError
+from quant_core.errors import InvalidRunIdError, ParamValidationError, ProfileNotFoundError
 from quant_core.executors.fanout import sleeve_run_id
 from quant_core.execution import Runtime, check_params
 from quant_core.home import QuantHome
@@ -25,6 +25,7 @@ from quant_core.planning import (
 )
 from quant_core.profiles import ProfileCatalog, ResolvedProfile
 from quant_core.records import (
+    MAX_RUN_ID_LENGTH,
     LedgerEntry,
     RecordProblem,
     RunManifest,
@@ -266,7 +267,15 @@ class QuantSDK:
                     )
                 )
         for sleeve in sleeves:  # before anything is written: a sleeve's run id must be valid too
-            sleeve_run_id(run_id, sleeve.name)
+            try:
+                sleeve_run_id(run_id, sleeve.name)
+            except InvalidRunIdError:
+                raise InvalidRunIdError(
+                    f"run id {run_id!r} is too long for its sleeves: sleeve {sleeve.name!r} would run as "
+                    f"{run_id}.{sleeve.name} ({len(run_id) + 1 + len(sleeve.name)} characters; at most "
+                    f"{MAX_RUN_ID_LENGTH})",
+                    param="run_id", value=run_id, rule="maxLength",
+                ) from None
         if context is None:
             start = start_context(spec.context_kind, run_id, profile, sleeves)
         else:
