@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from quant_core import (
     ParamValidationError,
     PipelineSpec,
     ProfileNotFoundError,
+    QuantError,
     QuantSDK,
     StageFailedError,
 )
@@ -216,6 +217,47 @@ def test_a_full_disk_when_closing_the_record_leaves_a_run_that_reads_interrupted
     assert record.read_manifest().status == "interrupted"  # written "running"; its process let go
     full_disk.free()
     assert sdk.resume("enospc-close").status == "succeeded"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB tmpfs (skipped where this process may not mount one)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_real_full_disk_fails_the_run_with_the_path_and_it_resumes_once_space_is_back(
+    make_sdk: Callable[..., QuantSDK], tiny_disk: Path, tmp_path: Path
+) -> None:
+    registry = toy_registry()
+    sdk = QuantSDK(home=tiny_disk / "home", registry=registry, profiles=make_sdk().profiles)
+    filler = tiny_disk / "filler"
+    filler.write_bytes(b"\0" * (2 * 1024 * 1024 - 160 * 1024))  # leaves room for toy.seed only
+    params = {"toy.seed": {"n": 6000}}
+    with pytest.raises(QuantError) as caught:
+        sdk.run_pipeline("toy.portfolio", params=params, run_id="tiny")
+    assert str(tiny_disk / "home") in str(caught.value) and "No space left on device" in str(caught.value)
+    record = sdk.record("tiny")
+    for path in (record.ledger_path, record.contexts_path):
+        assert not path.exists() or path.read_bytes().endswith(b"\n")  # whole lines only
+    assert record.read_manifest().status in ("failed", "interrupted")
+
+    filler.unlink()
+    resumed = sdk.resume("tiny")
+    reference = QuantSDK(home=tmp_path / "reference", registry=toy_registry()).run_pipeline(
+        "toy.portfolio", params=params, run_id="tiny"
+    )
+    assert resumed.status == "succeeded"
+    assert resumed.context.cache_view() == reference.context.cache_view()
 
 
 def test_readers_tolerate_and_report_a_torn_last_line_and_the_next_writer_drops_it(sdk: QuantSDK) -> None:
