@@ -26,7 +26,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from quant_core.artifacts import write_atomic
+from quant_core.artifacts import fsync_folder, write_atomic
 from quant_core.context import RUN_ID_PATTERN, RunContext, context_from_data
 from quant_core.errors import (
     InvalidRunIdError,
@@ -278,8 +278,8 @@ class RunRecord:
         host = (manifest.owner or {}).get("host")
         return host in (None, this_host()) and not run_lock_held(self.lock_path)
 
-    def write_manifest(self, manifest: RunManifest) -> None:
-        write_atomic(self.manifest_path, seal(manifest.model_dump_json(indent=2).encode(), pretty=True), durable=True)
+    def write_manifest(self, manifest: RunManifest, *, durable: bool = False) -> None:
+        write_atomic(self.manifest_path, seal(manifest.model_dump_json(indent=2).encode(), pretty=True), durable=durable)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[dict[str, JsonValue]]:
@@ -319,10 +319,14 @@ class RunRecord:
             update={"status": status, "error": error, "finished_at": utc_now_iso()}
         )
         # The lines first, then the manifest that says they are complete: after a power cut a
-        # finished manifest never points at a ledger that lost its last lines.
+        # finished manifest never points at a ledger that lost its last lines. (The manifest
+        # written at the start is not flushed: a run cut by a power failure is interrupted
+        # either way, and a flush per start would double the cost of a cached run.)
         for path in (self.ledger_path, self.contexts_path):
             fsync_file(path)
-        self.write_manifest(done)
+        self.write_manifest(done, durable=True)
+        if done.invocations == 1:
+            fsync_folder(self.path.parent)  # the run's own folder is new in runs/
         return done
 
     # -- ledger and contexts ----------------------------------------------------------------------
