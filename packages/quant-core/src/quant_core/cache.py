@@ -11,6 +11,7 @@ lookup checks both: a damaged entry or artifact is a miss, never a wrong answer.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,9 @@ class StageCache:
         missing or damaged (see `lookup` for what was found)."""
         return self.lookup(key, store).entry
 
-    def lookup(self, key: str, store: ArtifactStore) -> CacheLookup:
-        """The entry for `key` with its own checksum and every artifact it names checked."""
+    def lookup(self, key: str, store: ArtifactStore, *, checked: Collection[str] = ()) -> CacheLookup:
+        """The entry for `key` with its own checksum and every artifact it names checked, except
+        those in `checked` (already checked in this run: an entry repeats its input's refs)."""
         path = self.path_for(key)
         try:
             raw = path.read_bytes()
@@ -98,7 +100,7 @@ class StageCache:
         damage = tuple(
             problem
             for sha, size in dict(iter_artifact_refs(entry.delta)).items()
-            if (problem := store.verify(sha, size)) is not None
+            if sha not in checked and (problem := store.verify(sha, size)) is not None
         )
         return CacheLookup(None if damage else entry, damage, path)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quant_core.artifacts import ArtifactStore
-from quant_core.cache import CacheEntry, StageCache, cache_key, context_delta
+from quant_core.cache import CacheEntry, StageCache, cache_key, context_delta, iter_artifact_refs
 from quant_core.context import AuditEvent, RunContext, coerce_context, context_from_data
 from quant_core.errors import QuantError, StageFailedError, StoreError
 from quant_core.hashing import canonical_json, content_hash, sha256_hex
@@ -83,7 +83,8 @@ def execute_stage(
     normalised_params = stage.params.model_dump(mode="json")
     context = coerce_context(context, spec.stage_class.context_type, stage_id)
 
-    input_view = canonical_json(context.cache_view())
+    view = context.cache_view()
+    input_view = canonical_json(view)
     input_hash = sha256_hex(input_view)
     key = cache_key(spec.id, spec.version, normalised_params, input_view, stage.cache_inputs())
 
@@ -96,7 +97,10 @@ def execute_stage(
             )
         )
 
-    lookup = None if runtime.force else runtime.cache.lookup(key, store)
+    # The input's artifacts were checked where this run made or served them (or are read, and
+    # so checked, by the stages that need them): only what the entry adds is hashed here.
+    checked = {sha for sha, _ in iter_artifact_refs(view)}
+    lookup = None if runtime.force else runtime.cache.lookup(key, store, checked=checked)
     damage: tuple[str, ...] = lookup.damage if lookup is not None else ()
     if lookup is not None and lookup.entry is not None:
         entry = lookup.entry
