@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from quant_core import ProfileCatalog, QuantSDK
 from quant_core.errors import DataValidationError
 from quant_core.profiles import ResolvedProfile
 from quant_core.testing import WaitForFile, toy_profiles, toy_registry
 from typer.testing import CliRunner, Result
 
+from quant_cli import progress
 from quant_cli.app import build_app
 
 TOY_DEMO = ("demo", "--pipeline", "toy.meta", "--profile", "trio")
@@ -261,3 +263,31 @@ def test_store_gc_refuses_a_malformed_age(cli) -> None:
     result = cli("store", "gc", "--older-than", "soon", "--json")
     assert result.exit_code == 2
     assert "--older-than 'soon'" in _json(result)["error"]["message"]
+
+
+def test_resuming_a_run_with_a_torn_ledger_line_shows_its_progress(cli, home: Path) -> None:
+    cli("pipeline", "run", "toy.portfolio", "--run-id", "crashed", "--json")
+    with (home / "runs" / "crashed" / "ledger.jsonl").open("ab") as handle:
+        handle.write(b'{"run_id":"crashed","step":4,"sta')  # the crash cut this line short
+    resumed = cli("runs", "resume", "crashed")
+    assert resumed.exit_code == 0, resumed.output
+    assert "progress display stopped" not in resumed.stderr
+    assert resumed.stderr.count("cached") == 3
+
+
+def test_a_damaged_ledger_line_found_by_the_last_poll_stops_the_display_not_the_command(
+    cli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli("pipeline", "run", "toy.portfolio", "--run-id", "noisy", "--json")
+    ledger = home / "runs" / "noisy" / "ledger.jsonl"
+    real_poll = progress.LedgerFollower.poll
+
+    def poll_meeting_garbage(self: progress.LedgerFollower) -> list:
+        with ledger.open("ab") as handle:
+            handle.write(b"garbage written by something else\n")
+        return real_poll(self)
+
+    monkeypatch.setattr(progress.LedgerFollower, "poll", poll_meeting_garbage)
+    resumed = cli("runs", "resume", "noisy")
+    assert resumed.exit_code == 0, resumed.output
+    assert "progress display stopped" in resumed.stderr

@@ -95,6 +95,21 @@ def drop_torn_tail(path: Path) -> bytes:
         os.close(fd)
 
 
+def end_of_whole_lines(path: Path) -> int:
+    """The size of `path` without a torn last line (what a run's next writer keeps of it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return 0
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        return _last_line_start(fd, size)
+    finally:
+        os.close(fd)
+
+
 def _last_line_start(fd: int, size: int) -> int:
     """Offset just after the last newline of the file (0 if it has none)."""
     end = size
