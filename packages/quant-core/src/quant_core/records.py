@@ -196,14 +196,14 @@ def scan_lines(path: Path, parse: Callable[[bytes], T]) -> tuple[list[T], list[R
     return items, problems
 
 
-def _line_problem(exc: ValueError) -> str:
+def _line_problem(exc: ValueError, what: str = "line") -> str:
     if isinstance(exc, SealBroken):
         return exc.reason
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        return f"not a valid line ({where + ': ' if where else ''}{first['msg']})"
-    return f"not a valid line ({exc})"
+        return f"not a valid {what} ({where + ': ' if where else ''}{first['msg']})"
+    return f"not a valid {what} ({exc})"
 
 
 def parse_ledger_line(line: bytes) -> LedgerEntry:
@@ -394,7 +394,7 @@ def parse_manifest(raw: bytes, path: Path) -> RunManifest:
     try:
         return RunManifest.model_validate_json(unseal(raw, required=False))
     except ValueError as exc:
-        raise StoreDamagedError(str(path), _line_problem(exc)) from None
+        raise StoreDamagedError(str(path), _line_problem(exc, "manifest")) from None
 
 
 def _run_ids(runs_dir: Path) -> list[str]:
