@@ -50,13 +50,17 @@ class CacheEntry(BaseModel):
 def iter_artifact_refs(value: Any):
     """(sha256, size) of every artifact referenced anywhere inside JSON data."""
     if isinstance(value, dict):
-        if {"sha256", "size", "media_type", "uri"} <= value.keys():
+        if "sha256" in value and {"size", "media_type", "uri"} <= value.keys():
             yield value["sha256"], value["size"]
-        else:
-            for item in value.values():
-                yield from iter_artifact_refs(item)
+            return
+        items = value.values()
     elif isinstance(value, list):
-        for item in value:
+        items = value
+    else:
+        return
+    for item in items:
+        # Contexts hold long lists of symbols and numbers: only containers can hold a ref.
+        if isinstance(item, dict | list):
             yield from iter_artifact_refs(item)
 
 
