@@ -43,13 +43,11 @@ from quant_core.uri import QuantURI, parse_uri
 
 
 class PipelinePlan(NamedTuple):
-    """What an executor is handed: the steps, the start context and every stage's params (and,
-    for a sleeve run resumed on its own, the meta run it belongs to)."""
+    """What an executor is handed: the steps, the start context and every stage's params."""
 
     spec: PipelineSpec
     context: RunContext
     stage_params: dict[str, dict[str, Any]]
-    parent_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -218,12 +216,14 @@ class QuantSDK:
         *,
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
     ) -> RunResult:
         """Run a plan from `plan_pipeline` or `resume_plan` (so a caller that looked at the plan,
-        e.g. to size a progress bar, does not plan twice)."""
+        e.g. to size a progress bar, does not plan twice). `parent_run_id`: the meta run a sleeve
+        run belongs to, when it is resumed on its own."""
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
         # Only a sleeve run resumed alone has a parent; other executors need not take the option.
-        lineage = {"parent_run_id": plan.parent_run_id} if plan.parent_run_id else {}
+        lineage = {"parent_run_id": parent_run_id} if parent_run_id else {}
         output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params, **lineage)
         return self._result(plan.context.run_id, output)
 
@@ -297,7 +297,9 @@ class QuantSDK:
         failed run continues at the step that failed."""
         manifest, plan = self.resume_plan(run_id)
         if manifest.kind == "pipeline":
-            return self.run_planned(plan, executor or manifest.executor, force=force)
+            return self.run_planned(
+                plan, executor or manifest.executor, force=force, parent_run_id=manifest.parent_run_id
+            )
         runner = self.executor(executor or manifest.executor, force=force)
         (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
         return self._result(run_id, output)
@@ -310,7 +312,7 @@ class QuantSDK:
         spec = PipelineSpec.model_validate(
             {"id": manifest.target, "context_kind": context.kind, "steps": manifest.steps}
         )
-        return manifest, PipelinePlan(spec, context, manifest.params, manifest.parent_run_id)
+        return manifest, PipelinePlan(spec, context, manifest.params)
 
     # -- records --------------------------------------------------------------------------------
 
