@@ -204,3 +204,14 @@ def test_progress_follows_the_run_on_stderr(cli) -> None:
     assert sorted(names[:-2]) == sorted(f"{s} › {t}" for s in TRIO_TOTALS for t in ("toy.seed", "toy.scale", "toy.sum"))
     # gamma is alpha's twin, served from the entries alpha just made.
     assert "3 of 10 stage(s) served from the cache, 7 computed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "flag", [("--ray-address", "127.0.0.1:6379"), ("--task-runner", "ray"), ("--dbos-database-url", "sqlite:///x")]
+)
+def test_an_option_the_executor_does_not_take_is_a_usage_error_naming_it(cli, flag) -> None:
+    result = cli("pipeline", "run", "toy.portfolio", "--profile", "small", *flag, "--json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    option = flag[0].removeprefix("--").replace("-", "_")
+    assert f"executor 'local' does not take the option(s) {option}" in error["message"]

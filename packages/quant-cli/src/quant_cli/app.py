@@ -10,7 +10,7 @@ import typer
 from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
 from quant_core.sdk import QuantSDK
 
-from quant_cli.commands import data, demo, pipeline, profile, runs, skills, stage, store
+from quant_cli.commands import config, data, demo, metrics, pipeline, profile, runs, skills, stage, store
 from quant_cli.group import QuantGroup
 from quant_cli.state import CliState, SdkFactory
 from quant_cli.threads import single_threaded_blas
@@ -47,8 +47,11 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
         home: Annotated[
             Path | None,
             typer.Option(
-                "--home", envvar=QUANT_HOME_ENV, show_envvar=True, metavar="PATH",
-                help=f"Where runs, artifacts, the cache and profiles live (default: ./{DEFAULT_HOME}).",
+                "--home", metavar="PATH",
+                help=(
+                    f"Where runs, artifacts, the cache and profiles live (default: {QUANT_HOME_ENV}, "
+                    f"else the home of quant.toml, else ./{DEFAULT_HOME})."
+                ),
             ),
         ] = None,
         json_output: Annotated[
@@ -56,13 +59,7 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
         ] = False,
         debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
     ) -> None:
-        ctx.obj = CliState(
-            sdk_factory=sdk_factory,
-            # The environment was read by the --home option; core must not read it again.
-            home=QuantHome.resolve(home if home is not None else DEFAULT_HOME, environ={}),
-            json_output=json_output,
-            debug=debug,
-        )
+        ctx.obj = CliState(sdk_factory=sdk_factory, home_flag=home, json_output=json_output, debug=debug)
 
     app.add_typer(stage.build(), name="stage")
     app.add_typer(pipeline.build(), name="pipeline")
@@ -72,6 +69,8 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
     app.add_typer(data.build(), name="data")
     app.add_typer(skills.build(), name="skills")
     app.add_typer(store.build(), name="store")
+    app.add_typer(config.build(), name="config")
+    metrics.register(app)
     demo.register(app)
     return app
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,11 +18,47 @@ ParamOption = Annotated[
     typer.Option("--param", "-p", metavar="NAME=VALUE", help="Parameter override; repeat for several."),
 ]
 ExecutorOption = Annotated[
-    str,
-    typer.Option("--executor", metavar="NAME", help="Executor (local, or ray/prefect/dbos when installed)."),
+    str | None,
+    typer.Option(
+        "--executor", metavar="NAME",
+        help="Executor: local, or ray/prefect/dbos when installed (default: QUANT_EXECUTOR, else quant.toml's, else local).",
+    ),
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Recompute every stage, ignoring the cache.")]
 WorkersOption = Annotated[
     int | None,
     typer.Option("--workers", min=1, metavar="N", help="Run a fan-out's sleeves on N worker processes."),
 ]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address", metavar="ADDR",
+        help="Ray cluster to join (executor ray, or prefect with --task-runner ray); default RAY_ADDRESS, else a local Ray.",
+    ),
+]
+TaskRunnerOption = Annotated[
+    str | None,
+    typer.Option("--task-runner", metavar="NAME", help="Prefect task runner for the sleeves (executor prefect): thread or ray."),
+]
+DbosDatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dbos-database-url", metavar="URL",
+        help="DBOS system database (executor dbos): sqlite:///... or postgresql://...; default SQLite under QUANT_HOME.",
+    ),
+]
+
+
+def executor_options(
+    workers: int | None = None,
+    ray_address: str | None = None,
+    task_runner: str | None = None,
+    dbos_database_url: str | None = None,
+) -> dict[str, Any]:
+    """Only what the user asked for: the SDK checks each against the chosen executor, so
+    `--ray-address` with `--executor local` is a clear error naming the option."""
+    given = {
+        "workers": workers, "ray_address": ray_address, "task_runner": task_runner,
+        "dbos_database_url": dbos_database_url,
+    }
+    return {name: value for name, value in given.items() if value is not None}

@@ -36,6 +36,7 @@ from quant_core.records import (
 )
 from quant_core.registry import StageRegistry
 from quant_core.stage import Stage
+from quant_core.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Runtime:
     registry: StageRegistry
     force: bool = False
     versions: dict[str, str] = field(default_factory=installed_versions, compare=False)
+    #: Spans and metrics (off unless asked for); on a worker it comes back with tracing only.
+    telemetry: Telemetry = field(default_factory=Telemetry.off, compare=False)
 
     # Built once per runtime (they are asked for on every stage); not fields, so never compared.
     @functools.cached_property
@@ -76,6 +79,24 @@ def execute_stage(
     executor: str = "local",
 ) -> RunContext:
     """One attempt of one stage, recorded. Raises `StageFailedError` (after recording it)."""
+    with runtime.telemetry.stage(record, stage_id=stage_id, step=step, attempt=attempt, executor=executor) as observed:
+        return _execute_stage(
+            runtime, observed, step=step, stage_id=stage_id, context=context, params=params,
+            attempt=attempt, executor=executor,
+        )
+
+
+def _execute_stage(
+    runtime: Runtime,
+    record: RunRecord,
+    *,
+    step: int,
+    stage_id: str,
+    context: RunContext,
+    params: Mapping[str, Any],
+    attempt: int,
+    executor: str,
+) -> RunContext:
     timer = StepTimer()
     spec = runtime.registry.get(stage_id)
     store = runtime.store
@@ -204,7 +225,7 @@ def execute_stage_with_retries(
 ) -> RunContext:
     """`execute_stage` with the stage's declared retries and exponential backoff.
 
-    Parameter errors are not retried: they would fail the same way every time."""
+    User errors (parameters, data) are not retried: they would fail the same way every time."""
     spec = runtime.registry.get(stage_id)
     attempts = spec.retries + 1
     for attempt in range(1, attempts + 1):
@@ -213,11 +234,17 @@ def execute_stage_with_retries(
                 runtime, record, step=step, stage_id=stage_id, context=context,
                 params=params, attempt=attempt, executor=executor,
             )
-        except StageFailedError:
-            if attempt == attempts:
+        except StageFailedError as failure:
+            if attempt == attempts or not failure.retryable:
                 raise
-            sleep(spec.retry_delay_s * 2 ** (attempt - 1))
+            sleep(retry_delay(spec.retry_delay_s, attempt))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retry_delay(base_s: float, attempt: int) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based): exponential backoff. Every
+    executor uses it, so a stage's retries behave alike everywhere."""
+    return base_s * 2 ** (attempt - 1)
 
 
 @contextlib.contextmanager
@@ -231,9 +258,14 @@ def recorded_run(
     steps: list[dict[str, Any]],
     executor: str,
     parent_run_id: str | None = None,
+    traceparent: str | None = None,
 ) -> Iterator[RunRecord]:
     """Open a run's record (manifest + input context) under the run's lock, yield it, and close
-    it with the outcome. The same run id already running elsewhere: `RunLockedError`."""
+    it with the outcome. The same run id already running elsewhere: `RunLockedError`.
+
+    The run is traced and counted when telemetry is on: its span is a child of `traceparent`
+    (the W3C traceparent of a span in another thread or process, e.g. the parent run of a
+    sleeve), else of the current span."""
     record = runtime.record(context.run_id)
     with record.lock() as owner:
         now = utc_now_iso()
@@ -245,18 +277,19 @@ def recorded_run(
             ),
             context,
         )
-        try:
-            yield record
-        except BaseException as exc:
-            message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
+        with runtime.telemetry.run(record, manifest, traceparent=traceparent) as observed:
             try:
-                record.finish(manifest, "failed", message)
-            except StoreError as unrecorded:
-                # Usually the same cause (a full disk): the run's own error says more. The record
-                # stays "running", which reads as "interrupted" once this process is gone.
-                exc.add_note(f"the run's record could not be closed: {unrecorded}")
-            raise
-        record.finish(manifest, "succeeded")
+                yield observed
+            except BaseException as exc:
+                message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
+                try:
+                    record.finish(manifest, "failed", message)
+                except StoreError as unrecorded:
+                    # Usually the same cause (a full disk): the run's own error says more. The
+                    # record stays "running", which reads as "interrupted" once this process is gone.
+                    exc.add_note(f"the run's record could not be closed: {unrecorded}")
+                raise
+            record.finish(manifest, "succeeded")
 
 
 def build_stage(
@@ -281,4 +314,5 @@ __all__ = [
     "execute_stage",
     "execute_stage_with_retries",
     "recorded_run",
+    "retry_delay",
 ]

@@ -105,6 +105,10 @@ class LedgerEntry(BaseModel):
     executor: str = "local"
     #: What a cache lookup found damaged before this attempt ran the stage again (and repaired).
     repaired: list[str] = Field(default_factory=list)
+    #: Where the attempt ran when not in the driver's process: the node and worker (Ray node id
+    #: and worker id, or host and pid), for tracing a step back to a machine.
+    node: str | None = None
+    worker: str | None = None
 
 
 def latest_attempts(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
@@ -345,7 +349,8 @@ class RunRecord:
         raise_for_damage(problems)
         return entries
 
-    def context_name(self, step: int, stage_id: str) -> str:
+    @staticmethod
+    def context_name(step: int, stage_id: str) -> str:
         return f"{step:03d}-{stage_id}"
 
     def write_context(self, name: str, context: RunContext) -> None:

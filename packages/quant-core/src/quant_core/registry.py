@@ -251,8 +251,9 @@ def _rebuild_registry(
     return registry
 
 
-def _local_executor(*args: Any, **kwargs: Any) -> Any:
-    # Imported on use: the executor module depends on this one.
+def _local_executor(runtime: Any, *, workers: int = 1, start_method: str = "forkserver") -> Any:
+    # Imported on use: the executor module depends on this one. The signature is the executor's
+    # own, so options are checked against it before anything runs.
     from quant_core.executors.local import LocalExecutor
 
-    return LocalExecutor(*args, **kwargs)
+    return LocalExecutor(runtime, workers=workers, start_method=start_method)

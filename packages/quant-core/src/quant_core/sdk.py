@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from quant_core.config import QuantConfig
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
 from quant_core.errors import InvalidRunIdError, ParamValidationError, ProfileNotFoundError
 from quant_core.executors.fanout import sleeve_run_id
 from quant_core.execution import Runtime, check_params
+from quant_core.executors.options import accepted_options, check_executor_options
 from quant_core.home import QuantHome
 from quant_core.params import coerce_params
 from quant_core.pipeline import PipelineSpec
@@ -39,6 +41,7 @@ from quant_core.records import (
     validate_run_id,
 )
 from quant_core.registry import StageRegistry
+from quant_core.telemetry import Telemetry
 from quant_core.uri import QuantURI, parse_uri
 
 
@@ -82,13 +85,27 @@ class QuantSDK:
         registry: StageRegistry | None = None,
         profiles: ProfileCatalog | None = None,
         versions: Mapping[str, str] | None = None,
+        *,
+        config: QuantConfig | str | os.PathLike[str] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """`versions` (distribution -> version, written to every run manifest) is read from the
-        installed packages once, on first use, unless given."""
-        self.home = home if isinstance(home, QuantHome) else QuantHome.resolve(home)
+        installed packages once, on first use, unless given.
+
+        `config` is the deployment's configuration (a `QuantConfig`, or the path of its file);
+        by default it is read as the `quant` command reads it (`QUANT_CONFIG`, `./quant.toml`,
+        `[tool.quant]` of `./pyproject.toml`, the environment). It gives the home when `home` is
+        not given, the default executor and its options, and the telemetry unless `telemetry`
+        is given."""
+        self.config = config if isinstance(config, QuantConfig) else QuantConfig.load(file=config)
+        if isinstance(home, QuantHome):
+            self.home = home
+        else:
+            self.home = QuantHome.resolve(home) if home is not None else self.config.home
         self._registry = registry
         self._profiles = profiles
         self._versions = dict(versions) if versions is not None else None
+        self._telemetry = telemetry
 
     @property
     def registry(self) -> StageRegistry:
@@ -109,11 +126,28 @@ class QuantSDK:
             self._versions = installed_versions()
         return self._versions
 
-    def runtime(self, force: bool = False) -> Runtime:
-        return Runtime(home=self.home, registry=self.registry, force=force, versions=self.versions)
+    @property
+    def telemetry(self) -> Telemetry:
+        """Spans and metrics as the configuration asks (off by default), built once per SDK so
+        its metrics add up over the runs it makes."""
+        if self._telemetry is None:
+            self._telemetry = Telemetry.from_settings(self.config.settings.telemetry)
+        return self._telemetry
 
-    def executor(self, name: str, force: bool = False, **options: Any) -> Any:
-        return self.registry.executor_factory(name)(self.runtime(force), **options)
+    def runtime(self, force: bool = False) -> Runtime:
+        return Runtime(
+            home=self.home, registry=self.registry, force=force, versions=self.versions, telemetry=self.telemetry
+        )
+
+    def executor(self, name: str | None = None, force: bool = False, **options: Any) -> Any:
+        """The executor `name` (default: the configured one) built for this SDK's state, with
+        the configuration's settings for it under the given `options`; an option it does not
+        take is a parameter error naming the option and the ones it does take."""
+        name = name or self.config.executor
+        factory = self.registry.executor_factory(name)
+        options = {**self.config.executor_options(name, accepted_options(factory)), **options}
+        check_executor_options(name, factory, options)
+        return factory(self.runtime(force), **options)
 
     def resolve_profile(self, name: str) -> ResolvedProfile:
         return self.profiles.resolve(name, self.home)
@@ -152,7 +186,7 @@ class QuantSDK:
         run_id: str | None = None,
         *,
         profile: str | None = None,
-        executor: str = "local",
+        executor: str | None = None,
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
@@ -197,7 +231,7 @@ class QuantSDK:
         stages: Sequence[str] | None = None,
         params: Mapping[str, Any] | None = None,
         run_id: str | None = None,
-        executor: str = "local",
+        executor: str | None = None,
         *,
         profile: str | None = None,
         force: bool = False,
@@ -212,7 +246,7 @@ class QuantSDK:
     def run_planned(
         self,
         plan: PipelinePlan,
-        executor: str = "local",
+        executor: str | None = None,
         *,
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
@@ -292,15 +326,24 @@ class QuantSDK:
             return self.run_pipeline(parsed.target, params=parsed.params, run_id=parsed.run_id, profile=parsed.profile, **options)
         return self.run_stage(parsed.target, params=parsed.params, run_id=parsed.run_id, profile=parsed.profile, **options)
 
-    def resume(self, run_id: str, *, executor: str | None = None, force: bool = False) -> RunResult:
+    def resume(
+        self,
+        run_id: str,
+        *,
+        executor: str | None = None,
+        force: bool = False,
+        executor_options: Mapping[str, Any] | None = None,
+    ) -> RunResult:
         """Run a recorded run again as it was started: finished steps come from the cache, so a
         failed run continues at the step that failed."""
         manifest, plan = self.resume_plan(run_id)
+        options = dict(executor_options or {})
         if manifest.kind == "pipeline":
             return self.run_planned(
-                plan, executor or manifest.executor, force=force, parent_run_id=manifest.parent_run_id
+                plan, executor or manifest.executor, force=force, executor_options=options,
+                parent_run_id=manifest.parent_run_id,
             )
-        runner = self.executor(executor or manifest.executor, force=force)
+        runner = self.executor(executor or manifest.executor, force=force, **options)
         (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
         return self._result(run_id, output)
 

@@ -9,7 +9,16 @@ from rich.console import Console
 
 from quant_cli import render
 from quant_cli.commands.pipeline import start_pipeline
-from quant_cli.options import ExecutorOption, ForceOption, RunIdOption, WorkersOption
+from quant_cli.options import (
+    DbosDatabaseUrlOption,
+    ExecutorOption,
+    ForceOption,
+    RayAddressOption,
+    RunIdOption,
+    TaskRunnerOption,
+    WorkersOption,
+    executor_options,
+)
 from quant_cli.output import emit
 from quant_cli.report import finished_run_document, render_report, render_sleeve_outcomes
 from quant_cli.state import get_state
@@ -23,9 +32,12 @@ def demo(
     pipeline: Annotated[str, typer.Option("--pipeline", metavar="ID", help="Pipeline to run.")] = DEMO_PIPELINE,
     profile: Annotated[str, typer.Option("--profile", metavar="NAME", help="Meta profile to run it with.")] = DEMO_PROFILE,
     run_id: RunIdOption = None,
-    executor: ExecutorOption = "local",
+    executor: ExecutorOption = None,
     workers: WorkersOption = None,
     force: ForceOption = False,
+    ray_address: RayAddressOption = None,
+    task_runner: TaskRunnerOption = None,
+    dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
     """Run the demo: every sleeve's portfolio pipeline, then the meta-portfolio and its report.
     A second run is served from the cache."""
@@ -33,7 +45,7 @@ def demo(
     sdk = state.sdk()
     result = start_pipeline(
         state, sdk, pipeline, profile=profile, params={}, run_id=run_id, executor=executor, force=force,
-        workers=workers,
+        options=executor_options(workers, ray_address, task_runner, dbos_database_url),
     )
     document = finished_run_document(sdk, result)
     emit(state, document, draw_demo)

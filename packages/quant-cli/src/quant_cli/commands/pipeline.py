@@ -9,7 +9,18 @@ from quant_core.records import new_run_id, validate_run_id
 from quant_core.sdk import QuantSDK, RunResult
 
 from quant_cli import documents, render
-from quant_cli.options import ExecutorOption, ForceOption, ParamOption, ProfileOption, RunIdOption, WorkersOption
+from quant_cli.options import (
+    DbosDatabaseUrlOption,
+    ExecutorOption,
+    ForceOption,
+    ParamOption,
+    ProfileOption,
+    RayAddressOption,
+    RunIdOption,
+    TaskRunnerOption,
+    WorkersOption,
+    executor_options,
+)
 from quant_cli.output import emit
 from quant_cli.report import finished_run_document
 from quant_cli.params import parse_params
@@ -34,11 +45,6 @@ def show_pipeline(ctx: typer.Context, pipeline_id: PipelineArgument) -> None:
     emit(state, documents.pipeline_document(registry, registry.get_pipeline(pipeline_id)), render.pipeline_show)
 
 
-def executor_options(workers: int | None) -> dict[str, Any]:
-    """Only what the user asked for: another executor may not take `workers`."""
-    return {} if workers is None else {"workers": workers}
-
-
 def start_pipeline(
     state: CliState,
     sdk: QuantSDK,
@@ -47,16 +53,16 @@ def start_pipeline(
     profile: str | None,
     params: dict[str, str],
     run_id: str | None,
-    executor: str,
+    executor: str | None,
     force: bool,
-    workers: int | None,
+    options: dict[str, Any],
 ) -> RunResult:
     """Plan (every parameter checked before anything runs), then run with progress."""
     chosen = validate_run_id(run_id) if run_id else new_run_id(pipeline_id)
     plan = sdk.plan_pipeline(pipeline_id, params=params, run_id=chosen, profile=profile)
     return run_with_progress(
         state, chosen,
-        lambda: sdk.run_planned(plan, executor, force=force, executor_options=executor_options(workers)),
+        lambda: sdk.run_planned(plan, executor, force=force, executor_options=options),
         title=f"pipeline {pipeline_id}", total=planned_total(sdk.registry, plan),
     )
 
@@ -67,9 +73,12 @@ def run_pipeline(
     profile: ProfileOption = None,
     run_id: RunIdOption = None,
     param: ParamOption = None,
-    executor: ExecutorOption = "local",
+    executor: ExecutorOption = None,
     force: ForceOption = False,
     workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+    task_runner: TaskRunnerOption = None,
+    dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
     """Run a pipeline. --param stage.id.name=value sets one step's parameter; a bare
     name=value sets it on every step that declares it (an error if none does)."""
@@ -77,7 +86,8 @@ def run_pipeline(
     sdk = state.sdk()
     result = start_pipeline(
         state, sdk, pipeline_id, profile=profile, params=parse_params(param), run_id=run_id,
-        executor=executor, force=force, workers=workers,
+        executor=executor, force=force,
+        options=executor_options(workers, ray_address, task_runner, dbos_database_url),
     )
     emit(state, finished_run_document(sdk, result), render.run_result)
 

@@ -11,9 +11,15 @@ from quant_core.uri import parse_uri
 from rich.console import Console
 
 from quant_cli import documents, render
-from quant_cli.commands.pipeline import executor_options
 from quant_cli.damaged import draw_damaged
-from quant_cli.options import ForceOption, WorkersOption
+from quant_cli.options import (
+    DbosDatabaseUrlOption,
+    ForceOption,
+    RayAddressOption,
+    TaskRunnerOption,
+    WorkersOption,
+    executor_options,
+)
 from quant_cli.output import emit
 from quant_cli.report import finished_run_document
 from quant_cli.running import planned_total, run_with_progress
@@ -62,6 +68,9 @@ def resume_run(
         str | None, typer.Option("--executor", metavar="NAME", help="Executor (default: the one it ran on).")
     ] = None,
     force: ForceOption = False,
+    ray_address: RayAddressOption = None,
+    task_runner: TaskRunnerOption = None,
+    dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
     """Run a recorded run again as it was started: finished steps come from the cache, so a
     failed run continues at the step that failed."""
@@ -70,7 +79,10 @@ def resume_run(
     manifest, plan = sdk.resume_plan(run_id)
     total = planned_total(sdk.registry, plan)
     result = run_with_progress(
-        state, run_id, lambda: sdk.resume(run_id, executor=executor, force=force),
+        state, run_id, lambda: sdk.resume(
+            run_id, executor=executor, force=force,
+            executor_options=executor_options(None, ray_address, task_runner, dbos_database_url),
+        ),
         title=f"resume {manifest.kind} {manifest.target}", total=total,
     )
     emit(state, finished_run_document(sdk, result), render.run_result)
@@ -90,6 +102,9 @@ def run_uri(
     ] = None,
     force: ForceOption = False,
     workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+    task_runner: TaskRunnerOption = None,
+    dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
     """Run the stage or pipeline a quant:// URI names."""
     state = get_state(ctx)
@@ -97,12 +112,15 @@ def run_uri(
     parsed = parse_uri(uri)
     chosen = validate_run_id(parsed.run_id) if parsed.run_id else new_run_id(parsed.target)
     parsed = dataclasses.replace(parsed, run_id=chosen)
-    options: dict[str, object] = {"force": force, "executor_options": executor_options(workers)}
+    options: dict[str, object] = {
+        "force": force,
+        "executor_options": executor_options(workers, ray_address, task_runner, dbos_database_url),
+    }
     if executor is not None:
         options["executor"] = executor
     if parsed.kind == "pipeline":
         plan = sdk.plan_pipeline(parsed.target, params=parsed.params, run_id=chosen, profile=parsed.profile)
-        options.setdefault("executor", parsed.executor or "local")
+        options.setdefault("executor", parsed.executor)  # None: the configured executor
         result = run_with_progress(
             state, chosen, lambda: sdk.run_planned(plan, **options), title=f"pipeline {parsed.target}",
             total=planned_total(sdk.registry, plan),

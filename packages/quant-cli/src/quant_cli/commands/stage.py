@@ -8,7 +8,17 @@ import typer
 from quant_core.records import new_run_id, validate_run_id
 
 from quant_cli import documents, render
-from quant_cli.options import ExecutorOption, ForceOption, ParamOption, ProfileOption, RunIdOption
+from quant_cli.options import (
+    DbosDatabaseUrlOption,
+    ExecutorOption,
+    ForceOption,
+    ParamOption,
+    ProfileOption,
+    RayAddressOption,
+    RunIdOption,
+    TaskRunnerOption,
+    executor_options,
+)
 from quant_cli.output import emit
 from quant_cli.report import finished_run_document
 from quant_cli.params import parse_params, strip_stage_prefix
@@ -49,8 +59,11 @@ def run_stage(
             help="Start from the last context of an earlier run (re-run one stage on its data).",
         ),
     ] = None,
-    executor: ExecutorOption = "local",
+    executor: ExecutorOption = None,
     force: ForceOption = False,
+    ray_address: RayAddressOption = None,
+    task_runner: TaskRunnerOption = None,
+    dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
     """Run one stage as its own run (name=value or ID.name=value parameters)."""
     state = get_state(ctx)
@@ -62,7 +75,8 @@ def run_stage(
     result = run_with_progress(
         state, chosen,
         lambda: sdk.run_stage(
-            spec.id, context=context, params=params, run_id=chosen, profile=profile, executor=executor, force=force
+            spec.id, context=context, params=params, run_id=chosen, profile=profile, executor=executor, force=force,
+            executor_options=executor_options(None, ray_address, task_runner, dbos_database_url),
         ),
         title=f"stage {spec.id}", total=1,
     )
