@@ -28,7 +28,7 @@ from pydantic import JsonValue
 
 from quant_core.artifacts import file_sha256
 from quant_core.cache import iter_artifact_refs, read_entry
-from quant_core.errors import InvalidRunIdError, ParamValidationError, StoreDamagedError
+from quant_core.errors import InvalidRunIdError, ParamValidationError, StoreDamagedError, StoreWriteError
 from quant_core.home import QuantHome
 from quant_core.records import RecordProblem, RunManifest, RunRecord
 
@@ -143,7 +143,7 @@ def _verify_cache(home: QuantHome, report: StoreReport, repair: bool, bad_artifa
         try:
             entry = read_entry(path.read_bytes())
         except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            reason = f"cannot be read: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
         else:
             reason = _missing_artifacts(entry.delta, store, bad_artifacts)
             if reason is None:
@@ -426,10 +426,13 @@ def _tree_size(folder: Path) -> int:
 def _apply(removals: list[Removal]) -> None:
     for removal in removals:
         path = Path(removal.path)
-        if removal.kind == "run":
-            shutil.rmtree(path, ignore_errors=False)
-        else:
-            path.unlink(missing_ok=True)
+        try:
+            if removal.kind == "run":
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreWriteError(str(exc.filename or path), exc) from exc
     for root in {Path(r.path).parent for r in removals if r.kind in ("cache", "artifact")}:
         try:
             os.rmdir(root)  # only when empty
