@@ -211,8 +211,10 @@ def recorded_run(
     steps: list[dict[str, Any]],
     executor: str,
     parent_run_id: str | None = None,
+    engine: Mapping[str, Any] | None = None,
 ) -> Iterator[RunRecord]:
-    """Open a run's record (manifest + input context), yield it, and close it with the outcome."""
+    """Open a run's record (manifest + input context), yield it, and close it with the outcome.
+    `engine` goes into the manifest as it is: how the executor's engine names the run."""
     record = runtime.record(context.run_id)
     now = utc_now_iso()
     manifest = record.begin(
@@ -220,6 +222,7 @@ def recorded_run(
             run_id=context.run_id, kind=kind, target=target, parent_run_id=parent_run_id,
             profile=context.profile, executor=executor, params={k: dict(v) for k, v in params.items()},
             steps=steps, versions=runtime.versions, created_at=now, started_at=now,
+            engine=dict(engine or {}),
         ),
         context,
     )

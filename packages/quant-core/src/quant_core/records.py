@@ -118,6 +118,9 @@ class RunManifest(BaseModel):
     finished_at: str | None = None
     error: str | None = None
     invocations: int = 1
+    #: What the engine that ran the run calls it, for finding it there (e.g. DBOS's workflow id,
+    #: application version and system database); empty for the local executor.
+    engine: dict[str, JsonValue] = Field(default_factory=dict)
 
     def same_request(self, other: RunManifest) -> bool:
         keys = ("kind", "target", "profile", "params", "steps", "parent_run_id")

@@ -15,6 +15,7 @@ from typing import Any
 from quant_core.context import MetaContext, RunContext
 from quant_core.errors import ParamValidationError, StageFailedError
 from quant_core.executors import fanout
+from quant_core.executors.base import map_each
 from quant_core.execution import (
     Runtime,
     effective_params,
@@ -68,26 +69,7 @@ class LocalExecutor:
     def map(
         self, stage_id: str, contexts: Sequence[RunContext], params: Mapping[str, Any]
     ) -> list[RunContext]:
-        outputs: list[RunContext] = []
-        failures: list[tuple[str, StageFailedError | ParamValidationError]] = []
-        for context in contexts:
-            try:
-                outputs.append(self._run_single_stage(stage_id, context, params))
-            except (StageFailedError, ParamValidationError) as exc:
-                failures.append((context.run_id, exc))
-        if len(failures) == 1 and len(contexts) == 1:
-            # One run, one error: give it as it is (a bad parameter stays a parameter error).
-            raise failures[0][1]
-        if failures:
-            raise StageFailedError(
-                stage_id,
-                ",".join(run_id for run_id, _ in failures),
-                "; ".join(
-                    f"{run_id}: {exc.cause if isinstance(exc, StageFailedError) else exc}"
-                    for run_id, exc in failures
-                ),
-            )
-        return outputs
+        return map_each(stage_id, contexts, lambda context: self._run_single_stage(stage_id, context, params))
 
     # -- internals ------------------------------------------------------------------------------
 
