@@ -1,0 +1,96 @@
+"""What DBOS checkpoints for one stage attempt, and how a replayed one is recorded.
+
+A stage attempt is one DBOS step whose output, the part DBOS stores, is the attempt's
+`AttemptOutcome` (quant_core.remote) as JSON, made smaller still: the output context is kept as
+the fields the stage changed plus the audit events it added (the workflow knows the input
+context when it replays, so the rest adds nothing), and the context snapshot, which repeats the
+output context, is rebuilt from it. A stage that writes a large result holds it in the artifact
+store, so a checkpoint stays a few hundred bytes for most stages.
+
+A step DBOS replays from its checkpoint did not run now: its ledger line and snapshot were written
+when it ran, unless the process died between the checkpoint and the record. `ReplayedRecord`
+writes them only when they are missing, so a resumed run's ledger shows each execution once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from quant_core.context import RunContext
+from quant_core.records import LedgerEntry, RunRecord
+from quant_core.remote import AttemptOutcome
+
+_TRAIL = "audit_trail"
+
+
+class StepCheckpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The outcome without its output context and without the snapshot that repeats it.
+    outcome: dict[str, JsonValue]
+    #: Top-level fields of the output context that differ from the input context.
+    context_delta: dict[str, JsonValue] | None = None
+    #: Audit events the stage appended to the input context's trail.
+    audit_added: list[JsonValue] | None = None
+    #: The snapshot name under which the output context was recorded, when it was.
+    output_snapshot: str | None = None
+
+
+def checkpoint(outcome: AttemptOutcome, given: dict[str, Any]) -> dict[str, Any]:
+    """`outcome` of an attempt on the context `given` (JSON), as the step's checkpoint (JSON)."""
+    data = outcome.model_dump(mode="json")
+    output = data.pop("context")
+    snapshots = data.pop("snapshots")
+    compact: dict[str, Any] = {"outcome": data}
+    if output is not None:
+        compact["context_delta"] = {k: v for k, v in output.items() if k != _TRAIL and given.get(k) != v}
+        trail, before = output[_TRAIL], given[_TRAIL]
+        compact["audit_added"] = trail[len(before):]
+        if trail[: len(before)] != before:
+            compact["context_delta"][_TRAIL] = trail
+            compact["audit_added"] = []
+        if snapshots and snapshots[-1][1] == output:
+            compact["output_snapshot"] = snapshots.pop()[0]
+    data["snapshots"] = snapshots
+    if restore(compact, given) != outcome:  # never expected; a full checkpoint is always right
+        return {"outcome": outcome.model_dump(mode="json")}
+    return compact
+
+
+def restore(data: dict[str, Any], given: dict[str, Any]) -> AttemptOutcome:
+    """The `AttemptOutcome` a checkpoint holds, for the context `given` it was made on."""
+    saved = StepCheckpoint.model_validate(data)
+    outcome = dict(saved.outcome)
+    if saved.context_delta is not None:
+        output = {**given, _TRAIL: [*given[_TRAIL], *(saved.audit_added or [])], **saved.context_delta}
+        outcome["context"] = output
+        if saved.output_snapshot is not None:
+            outcome["snapshots"] = [*outcome.get("snapshots", []), (saved.output_snapshot, output)]
+    return AttemptOutcome.model_validate(outcome)
+
+
+class ReplayedRecord:
+    """A run record that takes a replayed step's ledger line and snapshot only if it lacks them."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.run_id = record.run_id
+
+    context_name = staticmethod(RunRecord.context_name)
+
+    def append_ledger(self, entry: LedgerEntry) -> None:
+        if entry not in self.record.read_ledger():
+            self.record.append_ledger(entry)
+
+    def write_context(self, name: str, context: RunContext) -> None:
+        data = context.model_dump(mode="json")
+        if (name, data) not in self.record.context_entries():
+            self.record.write_context(name, context)
+
+
+def recorder(record: RunRecord, replayed: bool) -> RunRecord:
+    """Where a step's ledger line and snapshot go: the record, or only what it lacks."""
+    return ReplayedRecord(record) if replayed else record  # type: ignore[return-value]
+
