@@ -63,29 +63,31 @@ class Gate(Stage[SelectionContext]):
 
 
 class Barrier(Stage[SelectionContext]):
-    """Counts the sleeves inside it at once (a file per sleeve in `folder`), waits until
-    `wait_for` of them are in (or a generous timeout), and logs the largest count it saw."""
+    """Lets sleeves through in groups of `wait_for`: each waits (up to a generous timeout) until
+    its group has entered, and logs the most sleeves it saw inside at once. With a queue that let
+    more sleeves run at once, one would see more; with fewer, none would see a full group."""
 
     id = "test.barrier"
     context_type = SelectionContext
 
     class Params(StageParams):
-        folder: str
+        folder: str = "/nonexistent/barrier"  # every profile that runs it gives one
         wait_for: int = Field(default=1, ge=1)
 
     def execute(self, context: SelectionContext) -> SelectionContext:
         folder = Path(self.params.folder)
-        mine = folder / f"inside.{context.run_id}"
-        mine.touch()
+        (folder / f"entered.{context.run_id}").touch()
+        entered = lambda: len(list(folder.glob("entered.*")))  # noqa: E731
+        group_end = -(-entered() // self.params.wait_for) * self.params.wait_for
         seen, deadline = 0, time.monotonic() + BARRIER_TIMEOUT_S
         while True:
-            seen = max(seen, len(list(folder.glob("inside.*"))))
-            if seen >= self.params.wait_for or time.monotonic() > deadline:
+            seen = max(seen, entered() - len(list(folder.glob("left.*"))))
+            if entered() >= group_end or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
         with (folder / "seen.log").open("a") as log:
             log.write(f"{context.run_id} {seen}\n")
-        mine.unlink()
+        (folder / f"left.{context.run_id}").touch()
         return context.model_copy(update={"winners": [f"seen-{seen}"]})
 
 
@@ -95,7 +97,9 @@ BARRIER_SLEEVE = PipelineSpec.of("test.barrier_sleeve", "toy.seed", "test.barrie
 BARRIER_META = PipelineSpec.of(
     "test.barrier_meta", FanOutStep(pipeline="test.barrier_sleeve"), "toy.meta_total", context_kind="meta"
 )
-RETRIED = PipelineSpec.of("test.retried", "toy.seed", "toy.flaky", "toy.scale", "toy.sum")
+RETRIED = PipelineSpec.of(
+    "test.retried", "toy.seed", {"stage": "toy.flaky", "params": {"marker": "/nonexistent/flaky"}}, "toy.scale", "toy.sum"
+)
 
 
 def build_registry() -> StageRegistry:
@@ -126,8 +130,11 @@ def build_profiles(gate_marker: str | None = None, barrier_folder: str | None = 
     ]
     profiles["gated"] = ResolvedProfile(name="gated", kind="meta", sleeves=gated_sleeves)
     if barrier_folder is not None:
-        barrier = {"test.barrier": {"folder": barrier_folder, "wait_for": wait_for}}
-        quad = [SleeveSpec(name=f"s{i}", profile="small", stage_params=barrier) for i in range(4)]
+        barrier = {"folder": barrier_folder, "wait_for": wait_for}
+        quad = [  # distinct inputs: a cache hit would not enter the barrier
+            SleeveSpec(name=f"s{i}", profile="small", stage_params={"toy.seed": {"offset": i}, "test.barrier": barrier})
+            for i in range(4)
+        ]
         profiles["quad"] = ResolvedProfile(name="quad", kind="meta", sleeves=quad)
     return ToyProfiles(profiles)
 

@@ -7,7 +7,8 @@ one that later asks about it (`quant runs list`, `show`, `cancel`).
   SQLite at `$QUANT_HOME/dbos/system.sqlite`: nothing to start on a laptop.
 - Application name: one per QuantHome (`quant-<hash of its path>`). DBOS scopes recovery and queues
   by application, so homes sharing one PostgreSQL database never recover each other's runs.
-- Application version: a hash of quant's own distribution versions. DBOS recovers a workflow only
+- Application version: a hash of quant's own distribution versions (after the application name:
+  DBOS wants each version name to belong to one application). DBOS recovers a workflow only
   under the version that started it; its default version hashes the workflow source, which
   changes with DBOS itself and with any edit. Pinned to quant's versions, an upgrade of quant is
   a new version (and `adopt_pending_run` continues a run the old one left), nothing else is.
@@ -54,7 +55,7 @@ def settings_for(
     return DbosSettings(
         database_url=resolve_database_url(home, database_url, environ),
         application_name=application_name(home),
-        application_version=application_version(versions),
+        application_version=application_version(home, versions),
     )
 
 
@@ -91,7 +92,9 @@ def application_name(home: QuantHome) -> str:
     return f"quant-{hashlib.sha256(str(home.root).encode()).hexdigest()[:12]}"
 
 
-def application_version(versions: Mapping[str, str]) -> str:
+def application_version(home: QuantHome, versions: Mapping[str, str]) -> str:
+    """`<application name>-v<hash of quant's versions>`: DBOS wants a version name to belong to
+    one application of a system database."""
     quant = {name: version for name, version in sorted(versions.items()) if name.startswith(VERSIONED_PREFIX)}
     digest = hashlib.sha256(json.dumps(quant, sort_keys=True).encode()).hexdigest()[:12]
-    return f"quant-{digest}"
+    return f"{application_name(home)}-v{digest}"
