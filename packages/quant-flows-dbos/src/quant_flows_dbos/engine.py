@@ -15,8 +15,10 @@ the runs a crash left behind. Runs pending under another version wait for `adopt
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -29,6 +31,7 @@ from quant_flows_dbos.settings import DbosSettings
 
 #: DBOS logs to stderr itself: only what needs a look.
 LOG_LEVEL = "WARNING"
+DBOS_CONSOLE_HANDLER = "__dbos_console_log_handler__"
 
 
 class QuantFailureFilter(logging.Filter):
@@ -122,9 +125,7 @@ def _launch(runtime: Runtime, settings: DbosSettings) -> DbosEngine:
             "DBOS was created in this process by something other than quant; quant launches its "
             "own DBOS (one per process): use a separate process for quant runs"
         )
-    dbos_logger = logging.getLogger("dbos")
-    if not any(isinstance(f, QuantFailureFilter) for f in dbos_logger.filters):
-        dbos_logger.addFilter(QuantFailureFilter())
+    _prepare_dbos_logger()
     identity = ProcessIdentity.current()
     config: DBOSConfig = {
         "name": settings.application_name,
@@ -143,6 +144,19 @@ def _launch(runtime: Runtime, settings: DbosSettings) -> DbosEngine:
         DBOS.destroy()
         raise
     return DbosEngine(settings, runtime, identity)
+
+
+def _prepare_dbos_logger() -> None:
+    dbos_logger = logging.getLogger("dbos")
+    if not any(isinstance(f, QuantFailureFilter) for f in dbos_logger.filters):
+        dbos_logger.addFilter(QuantFailureFilter())
+    # DBOS creates its console handler once per process, on the stderr of that moment, and keeps
+    # it across destroy and launch: point it at this launch's stderr (which a caller such as a
+    # test runner may have replaced, and closed, since).
+    for handler in dbos_logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.name == DBOS_CONSOLE_HANDLER:
+            with handler.lock or contextlib.nullcontext():
+                handler.stream = sys.stderr  # not setStream: it flushes the old, maybe closed, stream
 
 
 def _recover_dead_local_executors(settings: DbosSettings) -> None:
