@@ -5,6 +5,8 @@ declares (plus pytest and hypothesis), then its own tests run there.
     uv run nox -s stages    # quant-core + quant-stages
     uv run nox -s cli       # quant-core + quant-cli
     uv run nox -s skills    # quant-skills
+    uv run nox -s dbos      # quant-core + quant-stages + quant-cli + quant-flows-dbos (needs PostgreSQL's
+                            # initdb/pg_ctl for its PostgreSQL tests, as .ci/run installs them)
 
 The workspace's own test run (`uv run pytest`) is `.ci/run`; these sessions catch a package that
 only works because a sibling happens to be installed in the workspace environment.
@@ -52,3 +54,10 @@ def cli(session: nox.Session) -> None:
 def skills(session: nox.Session) -> None:
     session.install(CORE, "./skills", *TEST_TOOLS)  # a bare "skills" is a PyPI package
     _run_tests(session, "skills/tests")
+
+
+@nox.session(python=PYTHON)
+def dbos(session: nox.Session) -> None:
+    # quant-stages and quant-cli too: the crash tests run meta.full and resume it with `quant`.
+    session.install(CORE, "packages/quant-stages", "packages/quant-cli", "packages/quant-flows-dbos", *TEST_TOOLS)
+    _run_tests(session, "packages/quant-flows-dbos/tests")
