@@ -3,7 +3,7 @@
 It runs (`"action": "run"`) or resumes (`"resume"`) a pipeline on the dbos executor and prints one
 JSON line with the outcome. With `"kill": {"stage": ID, "run_id": RUN}` the stage ID logs each
 start to `"log"` and, in run RUN, SIGKILLs this process the first time (while `"marker"` is
-absent). `"registry"`: `"toy"` (quant-core's toy stages and the test stages) or `"entry_points"`
+absent; `"signal": "SIGINT"` in `"kill"` sends Ctrl-C's signal instead). `"registry"`: `"toy"` (quant-core's toy stages and the test stages) or `"entry_points"`
 (the installed stages: quant-stages). `"versions"` replaces the installed package versions (a
 quant upgrade between two processes).
 """
@@ -11,6 +11,7 @@ quant upgrade between two processes).
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def main(spec: dict) -> dict:
     kill = spec.get("kill")
     if kill:
         stage = support.killing(
-            registry.get(kill["stage"]).stage_class, kill["run_id"], Path(spec["marker"]), Path(spec["log"])
+            registry.get(kill["stage"]).stage_class, kill["run_id"], Path(spec["marker"]), Path(spec["log"]),
+            getattr(signal, kill.get("signal", "SIGKILL")),
         )
         registry = support.with_stage_replaced(registry, kill["stage"], stage)
     if profiles is None:

@@ -156,9 +156,12 @@ def write_tiny_profiles(home: Path) -> None:
 # -- a stage that kills its own process -----------------------------------------------------------
 
 
-def killing(stage_class: type[Stage], run_id: str, marker: Path, log: Path) -> type[Stage]:
+def killing(
+    stage_class: type[Stage], run_id: str, marker: Path, log: Path, signal_number: int = signal.SIGKILL
+) -> type[Stage]:
     """`stage_class`, logging each time it starts; in run `run_id`, while `marker` does not exist,
-    it creates it and SIGKILLs its own process (the machine dying mid-stage, once)."""
+    it creates it and sends its own process `signal_number`: SIGKILL (the machine dying mid-stage,
+    once) or SIGINT (Ctrl-C)."""
 
     class Killing(stage_class):  # type: ignore[valid-type, misc]
         def execute(self, context: RunContext) -> RunContext:
@@ -166,7 +169,7 @@ def killing(stage_class: type[Stage], run_id: str, marker: Path, log: Path) -> t
                 handle.write(f"{context.run_id} {self.SPEC.id} {os.getpid()}\n")
             if context.run_id == run_id and not marker.exists():
                 marker.touch()
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), signal_number)
             return super().execute(context)
 
     return Killing
@@ -190,16 +193,18 @@ def with_stage_replaced(base: StageRegistry, stage_id: str, stage_class: type[St
 # -- the child process ----------------------------------------------------------------------------
 
 
-def run_child(spec: dict[str, Any], *, expect_killed: bool = False) -> dict[str, Any] | None:
-    """Run `child.py` with `spec`; give its JSON answer, or None when it was killed (as expected)."""
+def run_child(
+    spec: dict[str, Any], *, expect_killed: bool = False, expect_exit: int | None = None
+) -> dict[str, Any] | None:
+    """Run `child.py` with `spec`; give its JSON answer, or None when it was killed (as expected)
+    or left with `expect_exit`."""
     done = subprocess.run(
         [sys.executable, str(CHILD), json.dumps(spec)], capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
         env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
     )
-    if expect_killed:
-        assert done.returncode == -signal.SIGKILL, (
-            f"the child was to kill itself; exit {done.returncode}: {done.stderr[-3000:]}"
-        )
+    expected = -signal.SIGKILL if expect_killed else expect_exit
+    if expected is not None:
+        assert done.returncode == expected, f"the child was to exit {expected}, not {done.returncode}: {done.stderr[-3000:]}"
         return None
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

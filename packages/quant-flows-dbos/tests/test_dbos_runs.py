@@ -6,6 +6,7 @@ DBOS keeps per step."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from dbos import DBOS
 from quant_core.errors import RunConflictError, SleeveFailureError
 from quant_flows_dbos import EngineConflictError, shutdown
 from quant_flows_dbos.continuation import workflow_status
+from quant_flows_dbos.operations import workflow_states
 
 SLEEVES = ["alpha", "beta", "gamma"]
 
@@ -165,3 +167,41 @@ def test_one_dbos_per_process(kit, sqlite_url: str, tmp_path: Path) -> None:
     second = sdk.run_pipeline("toy.portfolio", profile="small", run_id="second", executor="dbos",
                               executor_options={"dbos_database_url": other})
     assert second.status == "succeeded"
+
+
+def test_any_dbos_start_finishes_the_runs_a_crash_left(kit, database_url: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    common = {"home": str(home), "database_url": database_url, "registry": "toy", "action": "run"}
+    kit.run_child(
+        {**common, "pipeline": "toy.meta", "profile": "trio", "run_id": "left",
+         "kill": {"stage": "toy.sum", "run_id": "left.beta"}, "marker": str(tmp_path / "killed"),
+         "log": str(tmp_path / "executions.log")},
+        expect_killed=True,
+    )
+    # Another process starts an unrelated run on DBOS: it takes the crashed run over on launch and
+    # finishes it before it returns.
+    other = kit.run_child({**common, "pipeline": "toy.portfolio", "profile": "small", "run_id": "other"})
+    assert other["status"] == "succeeded"
+    sdk = kit.toy_sdk(home)
+    assert sdk.record("left").read_manifest().status == "succeeded"
+    counts = kit.ledger_counts(sdk, ["left", *(f"left.{s}" for s in SLEEVES)])
+    assert len(counts) == 2 + 3 * 3 and all(statuses == ["succeeded"] for statuses in counts.values())
+
+
+def test_ctrl_c_cancels_the_run_which_resume_continues(kit, sqlite_url: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    kit.run_child(
+        {"home": str(home), "database_url": sqlite_url, "registry": "toy", "action": "run",
+         "pipeline": "toy.meta", "profile": "trio", "run_id": "interrupted",
+         "kill": {"stage": "toy.scale", "run_id": "interrupted.beta", "signal": "SIGINT"},
+         "marker": str(tmp_path / "interrupted-once"), "log": str(tmp_path / "executions.log")},
+        expect_exit=-signal.SIGINT,  # Python leaves by the signal after an unhandled KeyboardInterrupt
+    )
+    sdk = kit.toy_sdk(home)
+    held = workflow_states(sdk.home, [sdk.record("interrupted").read_manifest()], sqlite_url)
+    assert held["interrupted"]["status"] == "CANCELLED"
+    result = sdk.resume("interrupted", executor_options={"dbos_database_url": sqlite_url})
+    assert result.status == "succeeded"
+    assert workflow_status(DBOS, "interrupted").status == "SUCCESS"
+    counts = kit.ledger_counts(sdk, ["interrupted", *(f"interrupted.{s}" for s in SLEEVES)])
+    assert len(counts) == 2 + 3 * 3 and all(statuses == ["succeeded"] for statuses in counts.values())

@@ -9,8 +9,9 @@ joins it. Nothing else of quant's is global; `shutdown()` destroys DBOS and drop
 
 On launch DBOS recovers the pending workflows of its own executor id. quant's executor ids are per
 process (see `identity`), so this module then recovers those of the processes of this host that
-died, under the same application version: that is what makes any `--executor dbos` command finish
-the runs a crash left behind. Runs pending under another version wait for `adopt_pending_run`.
+died, under the same application version, and the executor waits for them after its own run:
+any `--executor dbos` command finishes the runs a crash left behind. Runs pending under another
+version wait for a resume that accepts the version change.
 """
 
 from __future__ import annotations
@@ -47,10 +48,14 @@ class QuantFailureFilter(logging.Filter):
 class DbosEngine:
     """DBOS launched by quant in this process, and the runtime its workflows run with."""
 
-    def __init__(self, settings: DbosSettings, runtime: Runtime, identity: ProcessIdentity) -> None:
+    def __init__(
+        self, settings: DbosSettings, runtime: Runtime, identity: ProcessIdentity, recovered: list[str]
+    ) -> None:
         self.settings = settings
         self.identity = identity
         self._runtime = runtime
+        #: Runs left pending by processes of this host that died, taken over at launch.
+        self.recovered = recovered
 
     @property
     def runtime(self) -> Runtime:
@@ -64,6 +69,14 @@ class DbosEngine:
                 f"{self._runtime.home.root}; each home is its own DBOS application"
             )
         return self._runtime if self._runtime.force == force else dataclasses.replace(self._runtime, force=force)
+
+    def finish_recovered(self) -> None:
+        """Wait for the runs this process took over at launch (once): the command that recovered a
+        crashed run finishes it. Their outcomes are in their own records."""
+        recovered, self.recovered = self.recovered, []
+        for workflow_id in recovered:
+            with contextlib.suppress(Exception):  # a failed run is recorded as failed where it ran
+                DBOS.retrieve_workflow(workflow_id).get_result()
 
     def describe(self) -> dict[str, Any]:
         """What a run's manifest records about where DBOS keeps it."""
@@ -139,11 +152,11 @@ def _launch(runtime: Runtime, settings: DbosSettings) -> DbosEngine:
     DBOS(config=config)
     try:
         DBOS.launch()
-        _recover_dead_local_executors(settings)
+        recovered = _recover_dead_local_executors(settings)
     except BaseException:
         DBOS.destroy()
         raise
-    return DbosEngine(settings, runtime, identity)
+    return DbosEngine(settings, runtime, identity, recovered)
 
 
 def _prepare_dbos_logger() -> None:
@@ -159,21 +172,21 @@ def _prepare_dbos_logger() -> None:
                 handler.stream = sys.stderr  # not setStream: it flushes the old, maybe closed, stream
 
 
-def _recover_dead_local_executors(settings: DbosSettings) -> None:
+def _recover_dead_local_executors(settings: DbosSettings) -> list[str]:
+    """Take over the workflows pending on processes of this host that are gone; their ids."""
     pending = DBOS.list_workflows(
         status="PENDING", app_version=settings.application_version, load_input=False, load_output=False
     )
-    dead = sorted(
-        {
-            status.executor_id
-            for status in pending
-            if status.executor_id and (found := ProcessIdentity.parse(status.executor_id)) and found.is_gone()
-        }
-    )
-    if dead:
-        # DBOS's own recovery, for the executors named: it re-enqueues each workflow only if that
-        # executor still holds it, so two processes recovering at once cannot both run it.
-        DBOS._recover_pending_workflows(dead)
+    abandoned = [
+        status for status in pending
+        if (holder := ProcessIdentity.parse(status.executor_id)) is not None and holder.is_gone()
+    ]
+    if not abandoned:
+        return []
+    # DBOS's own recovery, for the executors named: it re-enqueues each workflow only if that
+    # executor still holds it, so two processes recovering at once cannot both run it.
+    DBOS._recover_pending_workflows(sorted({status.executor_id for status in abandoned}))
+    return [status.workflow_id for status in abandoned]
 
 
 def _foreign_dbos() -> bool:

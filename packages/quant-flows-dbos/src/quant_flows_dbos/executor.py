@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from quant_core.context import RunContext
-from quant_core.errors import ParamValidationError
 from quant_core.execution import Runtime
 from quant_core.executors.base import map_each
+from quant_core.executors.options import check_workers
 from quant_core.pipeline import PipelineSpec, StageStep
 from quant_core.sdk import QuantSDK, RunResult
 
@@ -39,12 +39,8 @@ class DbosExecutor:
         workers: int = 1,
         accept_version_change: bool = False,
     ) -> None:
-        if workers < 1:
-            raise ParamValidationError(
-                f"executor dbos: workers={workers} must be at least 1", param="workers", value=workers, rule="minimum"
-            )
         self.runtime = runtime
-        self.workers = workers
+        self.workers = check_workers(self.name, workers)
         self.accept_version_change = accept_version_change
         self.settings: DbosSettings = settings_for(runtime.home, runtime.versions, dbos_database_url)
 
@@ -72,7 +68,14 @@ class DbosExecutor:
         return {"home": str(self.runtime.home.root), "force": self.runtime.force, "sleeve_concurrency": self.workers}
 
     def _run(self, request: RunRequest) -> RunContext:
-        return run_durably(self.engine, request, accept_version_change=self.accept_version_change)
+        engine = self.engine
+        try:
+            output = run_durably(engine, request, accept_version_change=self.accept_version_change)
+        except Exception:
+            engine.finish_recovered()
+            raise
+        engine.finish_recovered()
+        return output
 
 
 def pipeline_workflow(pipeline_id: str) -> Callable[..., RunResult]:

@@ -29,17 +29,26 @@ from quant_flows_dbos.workflows import quant_run
 
 def run_durably(engine: DbosEngine, request: RunRequest, *, accept_version_change: bool = False) -> RunContext:
     """Run `request` as its workflow (see the module) and give back the run's final context;
-    raises the run's quant error when it failed."""
+    raises the run's quant error when it failed.
+
+    Interrupted (Ctrl-C) while it runs a workflow it started or continued, it cancels it: the
+    process stops after the stage at hand, and `quant runs resume` continues the run from there."""
     status = workflow_status(DBOS, request.run_id, load=True)
     if status is None:
+        _check_record(engine, request)
         with SetWorkflowID(request.run_id):
             handle = DBOS.start_workflow(quant_run, request.model_dump(mode="json"))
+        ours = True
     else:
         _check_same_run(status, request)
-        _make_runnable(engine, status, accept_version_change)
+        ours = _make_runnable(engine, status, accept_version_change)
         handle = DBOS.retrieve_workflow(request.run_id)
     try:
         output = handle.get_result()
+    except KeyboardInterrupt:
+        if ours:
+            DBOS.cancel_workflow(request.run_id, cancel_children=True)
+        raise
     except Exception as error:
         raised = from_workflow(error)
         if raised is error:
@@ -48,15 +57,26 @@ def run_durably(engine: DbosEngine, request: RunRequest, *, accept_version_chang
     return context_from_data(output)
 
 
+def _check_record(engine: DbosEngine, request: RunRequest) -> None:
+    """A run id whose record holds another request is refused before a workflow takes the id."""
+    record = engine.runtime.record(request.run_id)
+    if not record.exists():
+        return
+    recorded = record.read_manifest()
+    asked = recorded.model_copy(
+        update={
+            "kind": request.kind, "target": request.target, "parent_run_id": request.parent_run_id,
+            "profile": request.context.get("profile"), "params": request.params, "steps": request.steps,
+        }
+    )
+    if not recorded.same_request(asked):
+        raise _conflict(request.run_id, recorded.kind, recorded.target, "run record")
+
+
 def _check_same_run(status: Any, request: RunRequest) -> None:
     recorded = RunRequest.model_validate(status.input["args"][0])
     if not recorded.same_run(request):
-        raise RunConflictError(
-            f"run id {request.run_id!r} already holds a DBOS workflow of {recorded.kind} "
-            f"{recorded.target!r} with other settings; choose a new run id (or resume it as it was "
-            f"with `quant runs resume {request.run_id}`)",
-            param="run_id", value=request.run_id, rule="unique",
-        )
+        raise _conflict(request.run_id, recorded.kind, recorded.target, "DBOS workflow")
     if request.force:
         raise ParamValidationError(
             f"run {request.run_id!r} already has a DBOS workflow ({status.status}), which goes on with "
@@ -65,27 +85,41 @@ def _check_same_run(status: Any, request: RunRequest) -> None:
         )
 
 
-def _make_runnable(engine: DbosEngine, status: Any, accept_version_change: bool) -> None:
+def _conflict(run_id: str, kind: str, target: str, holder: str) -> RunConflictError:
+    return RunConflictError(
+        f"run id {run_id!r} already holds a {holder} of {kind} {target!r} with other settings; choose a "
+        f"new run id (or resume it as it was with `quant runs resume {run_id}`)",
+        param="run_id", value=run_id, rule="unique",
+    )
+
+
+def _make_runnable(engine: DbosEngine, status: Any, accept_version_change: bool) -> bool:
+    """Get the workflow going if it is not; True when this process is to run it."""
     version = engine.settings.application_version
     if status.status == SUCCEEDED:
-        return
+        return False
     if status.status not in ACTIVE:
         continue_workflow(DBOS, status.workflow_id, version)
-    elif status.app_version != version:
+        return True
+    if status.app_version != version:
         if not accept_version_change:
             raise _version_mismatch(engine, status)
         continue_workflow(DBOS, status.workflow_id, version)
-    elif status.status == "PENDING":
-        _take_over_if_abandoned(engine, status)
+        return True
+    if status.status == "PENDING":
+        return _take_over_if_abandoned(engine, status)
+    return True  # enqueued under this version: this process's queue takes it
 
 
-def _take_over_if_abandoned(engine: DbosEngine, status: Any) -> None:
+def _take_over_if_abandoned(engine: DbosEngine, status: Any) -> bool:
     holder = ProcessIdentity.parse(status.executor_id)
-    if holder == engine.identity or (holder is not None and holder.host == engine.identity.host and not holder.is_gone()):
-        return  # running in this process or another one of this host: wait for it
+    if holder == engine.identity:
+        return True  # taken over at launch: it runs here
+    if holder is not None and holder.host == engine.identity.host and not holder.is_gone():
+        return False  # another process of this host runs it: wait for it
     if holder is not None and holder.is_gone():
         DBOS._recover_pending_workflows([status.executor_id])
-        return
+        return True
     raise RunHeldElsewhereError(
         f"run {status.workflow_id!r} is pending on DBOS executor {status.executor_id!r}, which may "
         f"still be running it; if that process is gone, `quant runs cancel {status.workflow_id}` and "

@@ -11,7 +11,8 @@ one that later asks about it (`quant runs list`, `show`, `cancel`).
   DBOS wants each version name to belong to one application). DBOS recovers a workflow only
   under the version that started it; its default version hashes the workflow source, which
   changes with DBOS itself and with any edit. Pinned to quant's versions, an upgrade of quant is
-  a new version (and `adopt_pending_run` continues a run the old one left), nothing else is.
+  a new version (and a resume that accepts the change continues a run the old one left), nothing
+  else is.
 """
 
 from __future__ import annotations

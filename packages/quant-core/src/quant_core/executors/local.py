@@ -13,9 +13,10 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from quant_core.context import MetaContext, RunContext
-from quant_core.errors import ParamValidationError, StageFailedError
+from quant_core.errors import StageFailedError
 from quant_core.executors import fanout
 from quant_core.executors.base import map_each
+from quant_core.executors.options import check_workers
 from quant_core.execution import (
     Runtime,
     effective_params,
@@ -31,12 +32,8 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, runtime: Runtime, *, workers: int = 1, start_method: str = "forkserver") -> None:
-        if workers < 1:
-            raise ParamValidationError(
-                f"executor local: workers={workers} must be at least 1", param="workers", value=workers, rule="minimum"
-            )
         self.runtime = runtime
-        self.workers = workers
+        self.workers = check_workers(self.name, workers)
         self.start_method = start_method
 
     # -- protocol -------------------------------------------------------------------------------
