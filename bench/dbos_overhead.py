@@ -14,10 +14,10 @@ Target: quant's per-stage time <= 2x the bare step's.
 
 **Checkpoints** (`--checkpoints`): `portfolio.full` on `demo_equities` at N=2000 assets through the
 dbos executor (SQLite), then, for each stage's DBOS step, the bytes DBOS stored (the checkpoint as
-its portable-JSON serializer writes it), next to the full `AttemptOutcome` and the output context.
-Target: <= 10 KB per step.
+its portable-JSON serializer writes it) and the bytes of a large context delta moved to the
+artifact store, next to the full `AttemptOutcome` and the output context. Target: <= 10 KB per step.
 
-    uv run python bench/dbos_overhead.py [--repeats 15] [--checkpoints] [--no-postgres]
+    uv run python bench/dbos_overhead.py [--repeats 15] [--checkpoints] [--no-postgres] [--no-fsync]
 """
 
 from __future__ import annotations
@@ -125,18 +125,20 @@ def checkpoints(database_url: str, home: Path) -> None:
     print(f"\nportfolio.full, demo_equities, N={N_ASSETS}: {time.perf_counter() - started:.1f} s through the dbos executor")
     serializer = DBOSPortableJSONSerializer()
     given = sdk.record("n2000").input_context().model_dump(mode="json")
-    print("| step | stored by DBOS (bytes) | full AttemptOutcome (bytes) | output context (bytes) |")
-    print("|------|------------------------|-----------------------------|------------------------|")
+    store = sdk.home.artifact_store()
+    print("| step | checkpoint stored by DBOS | delta moved to the artifact store | full AttemptOutcome | output context |")
+    print("|------|---------------------------|-----------------------------------|---------------------|----------------|")
     stored_sizes = []
     for step in DBOS.list_workflow_steps("n2000"):
         if attempted_stage(step["function_name"]) is None:
             continue
         stored = len(serializer.serialize(step["output"]).encode())
-        outcome = restore(step["output"], given)
+        spilled = (step["output"].get("context_delta_ref") or {}).get("size", 0)
+        outcome = restore(step["output"], given, store)
         full = len(outcome.model_dump_json().encode())
         context = len(json.dumps(outcome.context, separators=(",", ":")).encode())
         stored_sizes.append(stored)
-        print(f"| {step['function_name']:<40} | {stored:>8,} | {full:>10,} | {context:>10,} |")
+        print(f"| {step['function_name']} | {stored:,} | {spilled:,} | {full:,} | {context:,} |")
         given = outcome.context
     print(f"largest checkpoint {max(stored_sizes):,} B, median {statistics.median(stored_sizes):,.0f} B "
           f"(target <= {TARGET_CHECKPOINT_BYTES:,} B); final context {len(result.context.model_dump_json()):,} B")
@@ -153,6 +155,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--checkpoints", action="store_true", help="measure checkpoint bytes at N=2000 instead")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL with fsync off (a fast disk's figures)")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f} at start")
@@ -163,8 +166,9 @@ def main() -> None:
         else:
             print_overhead("SQLite", overhead(f"sqlite:///{root / 'system.sqlite'}", root / "sqlite-home", args.repeats))
             if not args.no_postgres:
-                with private_postgres() as server:
-                    print_overhead("PostgreSQL", overhead(f"{server}/bench", root / "pg-home", args.repeats))
+                with private_postgres(durable=not args.no_fsync) as server:
+                    name = "PostgreSQL (fsync off)" if args.no_fsync else "PostgreSQL"
+                    print_overhead(name, overhead(f"{server}/bench", root / "pg-home", args.repeats))
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -91,12 +91,27 @@ class Barrier(Stage[SelectionContext]):
         return context.model_copy(update={"winners": [f"seen-{seen}"]})
 
 
+class Wide(Stage[SelectionContext]):
+    """Keeps a large collection inline in the context (`winners`: `n` names), as a stage at a large
+    universe may: a checkpoint must not carry it."""
+
+    id = "test.wide"
+    context_type = SelectionContext
+
+    class Params(StageParams):
+        n: int = Field(default=1000, ge=1)
+
+    def execute(self, context: SelectionContext) -> SelectionContext:
+        return context.model_copy(update={"winners": [f"EXCHANGE:ASSET{i:05d}USDT" for i in range(self.params.n)]})
+
+
 GATED_SLEEVE = PipelineSpec.of("test.sleeve", "toy.seed", "test.gate", "toy.scale", "toy.sum")
 GATED_META = PipelineSpec.of("test.meta", FanOutStep(pipeline="test.sleeve"), "toy.meta_total", context_kind="meta")
 BARRIER_SLEEVE = PipelineSpec.of("test.barrier_sleeve", "toy.seed", "test.barrier", "toy.scale", "toy.sum")
 BARRIER_META = PipelineSpec.of(
     "test.barrier_meta", FanOutStep(pipeline="test.barrier_sleeve"), "toy.meta_total", context_kind="meta"
 )
+WIDE = PipelineSpec.of("test.wide_portfolio", "toy.seed", "test.wide", "toy.scale", "toy.sum")
 RETRIED = PipelineSpec.of(
     "test.retried", "toy.seed", {"stage": "toy.flaky", "params": {"marker": "/nonexistent/flaky"}}, "toy.scale", "toy.sum"
 )
@@ -105,9 +120,9 @@ RETRIED = PipelineSpec.of(
 def build_registry() -> StageRegistry:
     """quant-core's toy registry, the test stages and pipelines, and the dbos executor."""
     registry = toy_registry()
-    for stage in (Gate, Barrier):
+    for stage in (Gate, Barrier, Wide):
         registry.register(stage)
-    for pipeline in (GATED_SLEEVE, GATED_META, BARRIER_SLEEVE, BARRIER_META, RETRIED):
+    for pipeline in (GATED_SLEEVE, GATED_META, BARRIER_SLEEVE, BARRIER_META, RETRIED, WIDE):
         registry.register_pipeline(pipeline)
     return with_dbos(registry)
 

@@ -147,6 +147,28 @@ def test_what_dbos_keeps_per_step_is_small_json(kit, sqlite_url: str, tmp_path: 
         assert len(output) < len(json.dumps(contexts[snapshot])) + 1000
 
 
+def test_a_large_inline_change_is_checkpointed_as_an_artifact_ref(kit, sqlite_url: str, tmp_path: Path) -> None:
+    """A stage that keeps ~26 KB inline: its checkpoint holds a ref to the change in the artifact
+    store, and a run killed after it and resumed replays it from there to the same result."""
+    home = tmp_path / "home"
+    kit.run_child(
+        {"home": str(home), "database_url": sqlite_url, "registry": "toy", "action": "run",
+         "pipeline": "test.wide_portfolio", "profile": "small", "run_id": "wide",
+         "kill": {"stage": "toy.scale", "run_id": "wide"}, "marker": str(tmp_path / "killed"),
+         "log": str(tmp_path / "executions.log")},
+        expect_killed=True,
+    )
+    sdk = kit.toy_sdk(home)
+    result = sdk.resume("wide", executor_options={"dbos_database_url": sqlite_url})
+    wide = {s["function_name"]: s["output"] for s in DBOS.list_workflow_steps("wide")}["quant:2:test.wide:1"]
+    assert "context_delta" not in wide and wide["context_delta_ref"]["size"] > 25_000
+    assert len(json.dumps(wide)) < 2_000
+    local = kit.toy_sdk(tmp_path / "local").run_pipeline("test.wide_portfolio", profile="small", run_id="wide")
+    assert result.context.cache_view() == local.context.cache_view()
+    counts = kit.ledger_counts(sdk, ["wide"])
+    assert counts == {("wide", s): ["succeeded"] for s in ("toy.seed", "test.wide", "toy.scale", "toy.sum")}
+
+
 def test_a_stage_run_is_a_workflow_too(kit, sqlite_url: str, tmp_path: Path) -> None:
     sdk = kit.toy_sdk(tmp_path / "home")
     result = sdk.run_stage("toy.seed", params={"n": 4}, run_id="one-stage", executor="dbos",

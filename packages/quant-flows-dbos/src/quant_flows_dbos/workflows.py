@@ -127,10 +127,10 @@ class WorkflowRun:
                 self.runtime, run_id=self.request.run_id, step=index, stage_id=stage_id, context=given,
                 params=params, attempt=attempt, executor=EXECUTOR, node=identity.host, worker=str(identity.pid),
             )
-            return checkpoint(outcome, given)
+            return checkpoint(outcome, given, self.runtime.store)
 
         saved = DBOS.run_step({"name": step_name(index, stage_id, str(attempt))}, attempt_step)
-        return restore(saved, given), not ran
+        return restore(saved, given, self.runtime.store, self.runtime.record(self.request.run_id)), not ran
 
     # -- fan-out --------------------------------------------------------------------------------
 
