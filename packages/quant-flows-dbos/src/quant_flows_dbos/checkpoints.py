@@ -54,25 +54,24 @@ def checkpoint(outcome: AttemptOutcome, given: dict[str, Any], store: ArtifactSt
     data = outcome.model_dump(mode="json")
     output = data.pop("context")
     snapshots = data.pop("snapshots")
-    compact: dict[str, Any] = {"outcome": data}
-    if output is not None:
-        compact["context_delta"] = {k: v for k, v in output.items() if k != _TRAIL and given.get(k) != v}
-        trail, before = output[_TRAIL], given[_TRAIL]
-        compact["audit_added"] = trail[len(before):]
-        if trail[: len(before)] != before:
-            compact["context_delta"][_TRAIL] = trail
-            compact["audit_added"] = []
-        if snapshots and snapshots[-1][1] == output:
-            compact["output_snapshot"] = snapshots.pop()[0]
-    data["snapshots"] = snapshots
-    delta = compact.get("context_delta")
-    if delta is not None and "output_snapshot" in compact:
-        encoded = json.dumps(delta, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-        if len(encoded) > INLINE_DELTA_BYTES:
-            compact["context_delta_ref"] = store.put(encoded, DELTA_MEDIA_TYPE).model_dump(mode="json")
-            del compact["context_delta"]
-    if restore(compact, given, store) != outcome:  # never expected; a full checkpoint is always right
+    compact: dict[str, Any] = {"outcome": {**data, "snapshots": snapshots}}
+    if output is None:
+        return compact
+    delta = {key: value for key, value in output.items() if key != _TRAIL and given.get(key) != value}
+    before, trail = given[_TRAIL], output[_TRAIL]
+    added = trail[len(before):]
+    if trail[: len(before)] != before:
+        delta[_TRAIL], added = trail, []
+    if _applied(given, delta, added) != output:  # never expected; a whole checkpoint is always right
         return {"outcome": outcome.model_dump(mode="json")}
+    compact["audit_added"] = added
+    if snapshots and snapshots[-1][1] == output:
+        compact["output_snapshot"] = snapshots.pop()[0]
+    encoded = json.dumps(delta, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    if len(encoded) > INLINE_DELTA_BYTES and "output_snapshot" in compact:
+        compact["context_delta_ref"] = store.put(encoded, DELTA_MEDIA_TYPE).model_dump(mode="json")
+    else:
+        compact["context_delta"] = delta
     return compact
 
 
@@ -103,7 +102,11 @@ def _output_context(
             if record is None:
                 raise
             return record.read_context(saved.output_snapshot).model_dump(mode="json")
-    return {**given, _TRAIL: [*given[_TRAIL], *(saved.audit_added or [])], **delta}
+    return _applied(given, delta, saved.audit_added or [])
+
+
+def _applied(given: dict[str, Any], delta: dict[str, Any], added: list[Any]) -> dict[str, Any]:
+    return {**given, _TRAIL: [*given[_TRAIL], *added], **delta}
 
 
 class ReplayedRecord:
