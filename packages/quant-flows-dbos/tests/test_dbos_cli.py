@@ -42,16 +42,16 @@ def test_list_show_cancel_and_resume_a_run_dbos_holds(kit, sqlite_url: str, tmp_
 
     listed = json.loads(cli(kit, home, "runs", "list", "--json", *url).stdout)["runs"]
     assert [(r["run_id"], r["status"], r["engine_state"]["status"], r["engine_state"]["pending"]) for r in listed] == [
-        (RUN, "running", "PENDING", True)
+        (RUN, "interrupted", "PENDING", True)
     ]
-    assert "running (dbos: pending)" in cli(kit, home, "runs", "list", *url).stdout
+    assert "interrupted (dbos: pending)" in cli(kit, home, "runs", "list", *url).stdout
 
     shown = json.loads(cli(kit, home, "runs", "show", RUN, "--json", *url).stdout)
     assert shown["engine_state"]["status"] == "PENDING"
     assert {s["run_id"]: s["engine_state"]["status"] for s in shown["sleeves"]} == {
         f"{RUN}.alpha": "SUCCESS", f"{RUN}.beta": "PENDING"
     }
-    assert "running (dbos: pending)" in cli(kit, home, "runs", "show", RUN, *url).stdout
+    assert "interrupted (dbos: pending)" in cli(kit, home, "runs", "show", RUN, *url).stdout
 
     cancelled = cli(kit, home, "runs", "cancel", RUN, "--json", *url)
     assert cancelled.exit_code == 0, cancelled.output

@@ -56,7 +56,7 @@ def test_a_run_killed_inside_a_stage_resumes_where_it_stopped(
         expect_killed=True,
     )
     sdk = QuantSDK(home=home)
-    assert sdk.record(RUN).read_manifest().status == "running"
+    assert sdk.record(RUN).read_manifest().status == "interrupted"
     assert [s for (run, s) in kit.ledger_counts(sdk, [f"{RUN}.b"])] == SLEEVE_STAGES[:6]
 
     # DBOS still holds the run: `quant runs list` says so.
