@@ -211,14 +211,19 @@ def recorded_run(
     steps: list[dict[str, Any]],
     executor: str,
     parent_run_id: str | None = None,
+    engine: Mapping[str, Any] | None = None,
 ) -> Iterator[RunRecord]:
-    """Open a run's record (manifest + input context), yield it, and close it with the outcome."""
+    """Open a run's record (manifest + input context), yield it, and close it with the outcome.
+
+    `engine` is where the executor runs the work, for the manifest (e.g. a Ray cluster's address
+    and version)."""
     record = runtime.record(context.run_id)
     now = utc_now_iso()
     manifest = record.begin(
         RunManifest(
             run_id=context.run_id, kind=kind, target=target, parent_run_id=parent_run_id,
-            profile=context.profile, executor=executor, params={k: dict(v) for k, v in params.items()},
+            profile=context.profile, executor=executor, engine=dict(engine) if engine is not None else None,
+            params={k: dict(v) for k, v in params.items()},
             steps=steps, versions=runtime.versions, created_at=now, started_at=now,
         ),
         context,
