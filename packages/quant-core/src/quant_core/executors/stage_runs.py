@@ -8,13 +8,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from quant_core.context import RunContext
-from quant_core.errors import ParamValidationError, StageFailedError
+from quant_core.errors import QuantError, StageFailedError
 from quant_core.execution import Runtime, recorded_run
 from quant_core.pipeline import StageStep
 from quant_core.records import RunRecord
 
-#: What one context's run can end with, short of a bug: its stage failed, or a parameter was bad.
-MapFailure = StageFailedError | ParamValidationError
+#: What one context's run can end with, short of a bug: its stage failed, a parameter was bad (or, on
+#: a remote executor, another quant error the worker gave back with its exit code).
+MapFailure = QuantError
 
 
 @contextmanager
