@@ -5,6 +5,7 @@ declares (plus pytest and hypothesis), then its own tests run there.
     uv run nox -s stages    # quant-core + quant-stages
     uv run nox -s cli       # quant-core + quant-cli
     uv run nox -s skills    # quant-skills
+    uv run nox -s ray       # quant-core + quant-stages + quant-cli + quant-compute-ray (real local Ray)
 
 The workspace's own test run (`uv run pytest`) is `.ci/run`; these sessions catch a package that
 only works because a sibling happens to be installed in the workspace environment.
@@ -16,7 +17,7 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = False
-nox.options.sessions = ["core", "stages", "cli", "skills"]
+nox.options.sessions = ["core", "stages", "cli", "skills", "ray"]
 
 PYTHON = "3.11"
 TEST_TOOLS = ("pytest", "hypothesis")
@@ -52,3 +53,10 @@ def cli(session: nox.Session) -> None:
 def skills(session: nox.Session) -> None:
     session.install(CORE, "./skills", *TEST_TOOLS)  # a bare "skills" is a PyPI package
     _run_tests(session, "skills/tests")
+
+
+@nox.session(python=PYTHON)
+def ray(session: nox.Session) -> None:
+    # stages and cli too: the equivalence tests run the real pipelines, the cluster tests the CLI.
+    session.install(CORE, "packages/quant-stages", "packages/quant-cli", "packages/quant-compute-ray", *TEST_TOOLS)
+    _run_tests(session, "packages/quant-compute-ray/tests")
