@@ -58,5 +58,10 @@ def skills(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def ray(session: nox.Session) -> None:
     # stages and cli too: the equivalence tests run the real pipelines, the cluster tests the CLI.
-    session.install(CORE, "packages/quant-stages", "packages/quant-cli", "packages/quant-compute-ray", *TEST_TOOLS)
+    # Bytecode compiled once: every Ray worker and actor is a new process importing the
+    # numerical stack (this machine sets PYTHONDONTWRITEBYTECODE).
+    session.install(
+        "--compile-bytecode", CORE, "packages/quant-stages", "packages/quant-cli", "packages/quant-compute-ray",
+        *TEST_TOOLS,
+    )
     _run_tests(session, "packages/quant-compute-ray/tests")

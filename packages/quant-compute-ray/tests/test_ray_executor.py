@@ -4,12 +4,14 @@ Ray left alone."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import ray
-from quant_core import ParamValidationError, SelectionContext, SleeveFailureError, StageFailedError
+from quant_core import ParamValidationError, RunContext, SelectionContext, SleeveFailureError, StageFailedError
 from quant_core.remote import RemoteQuantError
 
-from quant_compute_ray import RayClusterError, RayComputeEngine
+from quant_compute_ray import RayClusterError, RayComputeEngine, wire
 
 
 def _hashes(sdk, run_id):
@@ -164,3 +166,32 @@ def test_options_that_cannot_apply_are_refused_by_name(make_sdk, ray_address):
         sdk.executor("ray", sleeve_num_cpus=0)
     with pytest.raises(ParamValidationError, match="does not take the option.*workers"):
         sdk.executor("ray", workers=2)
+
+
+def test_a_context_past_the_inline_limit_crosses_ray_by_artifact_reference(make_sdk):
+    sdk = make_sdk()
+    big = RunContext(run_id="big", params={"notes": "x" * (2 * wire.INLINE_LIMIT)})
+    (output,) = sdk.executor("ray").map_stages("toy.noop", [big], {"index": 7})
+    assert output.params["notes"] == big.params["notes"] and output.params["last"] == 7
+    assert sdk.record("big").last_context() == output
+    # the request and the outcome went through the store the driver named
+    messages = [json.loads(p.read_bytes()) for p in sdk.home.artifacts_dir.glob("*/*")]
+    request = [m for m in messages if m.get("stage_id") == "toy.noop" and "ledger" not in m]
+    outcome = [m for m in messages if m.get("ledger") and m["ledger"][0]["run_id"] == "big"]
+    assert len(request) == 1 and request[0]["context"]["params"] == big.params
+    assert len(outcome) == 1 and outcome[0]["snapshots"] == [["001-toy.noop", "$context"]]
+
+
+def test_an_outcome_carries_its_output_context_once():
+    from quant_core.records import LedgerEntry
+    from quant_core.remote import AttemptOutcome
+
+    context = RunContext(run_id="r", params={"a": 1}).model_dump(mode="json")
+    entry = LedgerEntry(run_id="r", step=1, stage_id="s.t", status="succeeded", started_at="t", duration_s=0.1, input_hash="h")
+    outcome = AttemptOutcome(
+        run_id="r", stage_id="s.t", step=1, attempt=1, context=context, ledger=[entry],
+        snapshots=[("001-s.t", context)],
+    )
+    encoded = wire.encode_outcome(outcome)
+    assert encoded.count('"params":{"a":1}') == 1
+    assert wire.decode_outcome(encoded) == outcome

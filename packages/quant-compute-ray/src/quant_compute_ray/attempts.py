@@ -11,7 +11,7 @@ it (the same input would most likely kill the process again; the run stays resum
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from quant_core.records import RunRecord, StepTimer
 from quant_core.registry import StageRegistry
 from quant_core.remote import AttemptOutcome, apply_outcome, lost_attempt
 
+from quant_compute_ray import wire
 from quant_compute_ray.errors import RunInterrupted
 from quant_compute_ray.session import RunSession
 from quant_compute_ray.tasks import execute_stage_remote
@@ -40,6 +41,7 @@ class StageCall:
     params: dict[str, Any]
 
     def request(self, attempt: int) -> str:
+        """The attempt's request as JSON (before `wire.pack`)."""
         return attempt_request(
             run_id=self.record.run_id, step=self.step, stage_id=self.stage_id,
             context=self.context.model_dump(mode="json"), params=self.params, attempt=attempt,
@@ -105,20 +107,26 @@ class _InFlight:
 
 
 def run_stage_calls(
-    session: RunSession, registry: StageRegistry, calls: Sequence[StageCall], placement: Placement
+    session: RunSession, registry: StageRegistry, calls: Iterable[StageCall], placement: Placement
 ) -> list[RunContext | QuantError]:
-    """Run every call to its end; per call, the output context or the quant error it failed with
-    (already recorded in its run). Raises only `RunInterrupted` or a bug in quant itself."""
-    results: list[RunContext | QuantError | None] = [None] * len(calls)
+    """Run every call to its end; per call (in the order `calls` gave them), the output context or
+    the quant error it failed with (already recorded in its run). Raises only `RunInterrupted` or
+    a bug in quant itself. Each call is sent as soon as `calls` gives it, so workers start while
+    the driver is still opening the next runs' records."""
+    started: list[StageCall] = []
+    results: list[RunContext | QuantError | None] = []
     in_flight: dict[ray.ObjectRef, _InFlight] = {}
     backing_off: list[tuple[float, int, int]] = []  # (due on the monotonic clock, call index, attempt)
 
     def launch(index: int, attempt: int) -> None:
         flight = _InFlight(index, attempt, StepTimer())
-        in_flight[placement.submit(calls[index].request(attempt))] = flight
+        in_flight[placement.submit(wire.pack(started[index].request(attempt), session.store))] = flight
 
-    for index in range(len(calls)):
-        launch(index, 1)
+    for call in calls:
+        started.append(call)
+        results.append(None)
+        launch(len(started) - 1, 1)
+    calls = started
     while in_flight or backing_off:
         now = time.monotonic()
         for due in [entry for entry in backing_off if entry[0] <= now]:
@@ -163,7 +171,7 @@ def _outcome(
         )
     finally:
         placement.done(ref)
-    return AttemptOutcome.model_validate_json(answer)
+    return wire.decode_outcome(wire.unpack(answer, session.store))
 
 
 def ray_error_text(error: BaseException) -> str:

@@ -90,7 +90,7 @@ class RayComputeEngine:
     def _session(self) -> Iterator[RunSession]:
         connection = self._held or connect(self.address, num_cpus=self.num_cpus)
         try:
-            session = RunSession(RuntimeHandle(ray.put(self.runtime)), connection.describe())
+            session = RunSession(RuntimeHandle(ray.put(self.runtime)), self.runtime.store, connection.describe())
             with sigterm_interrupts():
                 try:
                     yield session
@@ -119,11 +119,12 @@ class RayComputeEngine:
         """One Ray task per context (all in flight at once), each context its own run; raises
         after every run finished, naming each failed one."""
         params = dict(params)
+        self.runtime.registry.get(stage_id)  # an unknown stage is the caller's error, before any run opens
         with self._session() as session:
-            runs: list[contextlib.AbstractContextManager[RunRecord]] = []
-            calls: list[StageCall] = []
+            runs: list[tuple[contextlib.AbstractContextManager[RunRecord], str]] = []  # (its record, run id)
             failures: list[tuple[str, MapFailure]] = []
-            try:
+
+            def opened() -> Iterator[StageCall]:
                 for context in contexts:
                     run = stage_run(
                         self.runtime, stage_id, context, params, executor=self.name, engine=session.engine
@@ -133,18 +134,20 @@ class RayComputeEngine:
                     except ParamValidationError as refused:  # e.g. a run id already used otherwise
                         failures.append((context.run_id, refused))
                         continue
-                    runs.append(run)
-                    calls.append(StageCall(record, 1, stage_id, context, params))
-                results = run_stage_calls(session, self.runtime.registry, calls, TaskPlacement(session))
+                    runs.append((run, context.run_id))
+                    yield StageCall(record, 1, stage_id, context, params)
+
+            try:
+                results = run_stage_calls(session, self.runtime.registry, opened(), TaskPlacement(session))
             except BaseException as stopped:
-                for run in runs:
+                for run, _ in runs:
                     run.__exit__(type(stopped), stopped, stopped.__traceback__)
                 raise
             outputs = []
-            for run, call, result in zip(runs, calls, results):
+            for (run, run_id), result in zip(runs, results):
                 if isinstance(result, QuantError):
                     run.__exit__(type(result), result, result.__traceback__)
-                    failures.append((call.record.run_id, result))
+                    failures.append((run_id, result))
                 else:
                     run.__exit__(None, None, None)
                     outputs.append(result)

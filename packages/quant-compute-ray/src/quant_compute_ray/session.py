@@ -18,14 +18,17 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import ray
+from quant_core.artifacts import ArtifactStore
 
 from quant_compute_ray.errors import RunInterrupted
 from quant_compute_ray.worker import RuntimeHandle
 
 
 class RunSession:
-    def __init__(self, runtime_handle: RuntimeHandle, engine: dict[str, Any]) -> None:
+    def __init__(self, runtime_handle: RuntimeHandle, store: ArtifactStore, engine: dict[str, Any]) -> None:
         self.runtime = runtime_handle
+        #: The driver's artifact store: where large requests and outcomes travel (see `wire`).
+        self.store = store
         #: What the manifests of this run record about Ray (address, version, who started it).
         self.engine = engine
         self._tasks: set[ray.ObjectRef] = set()
@@ -63,9 +66,14 @@ class RunSession:
     # -- waiting ----------------------------------------------------------------------------------
 
     def wait(self, refs: Sequence[ray.ObjectRef], timeout: float | None) -> list[ray.ObjectRef]:
-        """The first of `refs` to finish (none if `timeout` seconds pass first)."""
+        """Those of `refs` that have finished, once at least one has (none if `timeout` seconds
+        pass first). All the finished ones at once: with hundreds in flight, one wait per result
+        would hand Ray the whole list each time."""
         with self.interruptible():
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=timeout)
+            ready, rest = ray.wait(list(refs), num_returns=1, timeout=timeout)
+            if ready and rest:
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready.extend(more)
         return ready
 
     def sleep(self, seconds: float) -> None:

@@ -18,6 +18,8 @@ import ray
 from quant_core.execution import Runtime
 from quant_core.remote import run_attempt
 
+from quant_compute_ray import wire
+
 EXECUTOR_NAME = "ray"
 #: Runtimes a worker process keeps resolved (one per concurrent run it serves is enough).
 KEPT_RUNTIMES = 4
@@ -59,13 +61,14 @@ def attempt_request(
 
 
 def attempt_on_worker(runtime: Runtime, request: str) -> str:
-    """Run one attempt here and give back its `AttemptOutcome` as JSON, naming this node and worker."""
+    """Run one attempt here and give back its `AttemptOutcome` (see `wire`), naming this node and
+    worker. Request and outcome may travel through the runtime's artifact store."""
     where = ray.get_runtime_context()
     outcome = run_attempt(
-        runtime, **json.loads(request), executor=EXECUTOR_NAME,
+        runtime, **json.loads(wire.unpack(request, runtime.store)), executor=EXECUTOR_NAME,
         node=where.get_node_id(), worker=where.get_worker_id(),
     )
-    return outcome.model_dump_json()
+    return wire.pack(wire.encode_outcome(outcome), runtime.store)
 
 
 def worker_identity() -> dict[str, Any]:
