@@ -166,6 +166,11 @@ def test_options_that_cannot_apply_are_refused_by_name(make_sdk, ray_address):
         sdk.executor("ray", sleeve_num_cpus=0)
     with pytest.raises(ParamValidationError, match="does not take the option.*workers"):
         sdk.executor("ray", workers=2)
+    # a sleeve reservation no node could ever give would leave the actors pending for ever
+    with pytest.raises(ParamValidationError, match="sleeve_num_cpus=3 is more than the 2 CPUs of the whole cluster"):
+        sdk.run_pipeline("toy.meta", profile="trio", run_id="too-big", executor="ray", executor_options={"sleeve_num_cpus": 3})
+    assert sdk.record("too-big").read_manifest().status == "failed"
+    assert not list(sdk.home.runs_dir.glob("too-big.*"))  # no sleeve started
 
 
 def test_a_context_past_the_inline_limit_crosses_ray_by_artifact_reference(make_sdk):

@@ -40,6 +40,24 @@ class SleeveResources:
                 param="sleeve_memory_mb", value=self.memory_mb, rule="minimum",
             )
 
+    def check_fits(self, cluster: dict[str, float]) -> None:
+        """Refuse a reservation the whole cluster (`ray.cluster_resources()`) cannot give: Ray would
+        otherwise keep the sleeve's actor pending for ever, without an error."""
+        cpus = cluster.get("CPU", 0.0)
+        if self.num_cpus > cpus:
+            raise ParamValidationError(
+                f"executor ray: sleeve_num_cpus={self.num_cpus} is more than the {cpus:g} CPUs of the whole "
+                f"cluster: no sleeve actor could start",
+                param="sleeve_num_cpus", value=self.num_cpus, rule="fits-cluster",
+            )
+        memory_mb = cluster.get("memory", 0.0) / MIB
+        if self.memory_mb is not None and self.memory_mb > memory_mb:
+            raise ParamValidationError(
+                f"executor ray: sleeve_memory_mb={self.memory_mb} is more than the {memory_mb:.0f} MiB the "
+                f"cluster offers in all: no sleeve actor could start",
+                param="sleeve_memory_mb", value=self.memory_mb, rule="fits-cluster",
+            )
+
     def actor_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"num_cpus": self.num_cpus}
         if self.memory_mb is not None:

@@ -113,20 +113,19 @@ def run_stage_calls(
     the quant error it failed with (already recorded in its run). Raises only `RunInterrupted` or
     a bug in quant itself. Each call is sent as soon as `calls` gives it, so workers start while
     the driver is still opening the next runs' records."""
-    started: list[StageCall] = []
+    sent: list[StageCall] = []
     results: list[RunContext | QuantError | None] = []
     in_flight: dict[ray.ObjectRef, _InFlight] = {}
     backing_off: list[tuple[float, int, int]] = []  # (due on the monotonic clock, call index, attempt)
 
     def launch(index: int, attempt: int) -> None:
         flight = _InFlight(index, attempt, StepTimer())
-        in_flight[placement.submit(wire.pack(started[index].request(attempt), session.store))] = flight
+        in_flight[placement.submit(wire.pack(sent[index].request(attempt), session.store))] = flight
 
     for call in calls:
-        started.append(call)
+        sent.append(call)
         results.append(None)
-        launch(len(started) - 1, 1)
-    calls = started
+        launch(len(sent) - 1, 1)
     while in_flight or backing_off:
         now = time.monotonic()
         for due in [entry for entry in backing_off if entry[0] <= now]:
@@ -138,7 +137,7 @@ def run_stage_calls(
             continue
         for ref in session.wait(list(in_flight), None if next_due is None else max(next_due - now, 0.0)):
             flight = in_flight.pop(ref)
-            call = calls[flight.index]
+            call = sent[flight.index]
             outcome = _outcome(session, placement, call, flight, ref)
             try:
                 results[flight.index] = apply_outcome(call.record, outcome)

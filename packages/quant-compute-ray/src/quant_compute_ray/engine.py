@@ -217,6 +217,7 @@ class RayComputeEngine:
     ) -> list[fanout.BranchOutcome]:
         # One driver thread per sleeve, each driving its sleeve's actor attempt by attempt; the
         # main thread waits for them all (an interrupt kills the actors, which ends the threads).
+        self.sleeve_resources.check_fits(ray.cluster_resources())
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=max(len(branches), 1), thread_name_prefix="quant-sleeve"
         ) as pool:
