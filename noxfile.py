@@ -8,7 +8,7 @@ combination's tests from this checkout.
     uv run nox -s stages        # quant-core quant-stages
     uv run nox -s cli           # quant-core quant-cli
     uv run nox -s skills        # quant-skills
-    uv run nox -s ray           # quant-core quant-stages quant-compute-ray
+    uv run nox -s ray           # quant-core quant-stages quant-cli quant-compute-ray (a real local Ray)
     uv run nox -s prefect       # quant-core quant-stages quant-flows-prefect
     uv run nox -s prefect-ray   # ... quant-flows-prefect quant-compute-ray (Prefect sleeves on Ray)
     uv run nox -s dbos          # quant-core quant-stages quant-cli quant-flows-dbos (PostgreSQL's
@@ -115,7 +115,8 @@ def skills(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def ray(session: nox.Session) -> None:
-    install_wheels(session, "quant-core", "quant-stages", "quant-compute-ray")
+    # quant-cli too: the tests join a head node through `quant ... --ray-address`.
+    install_wheels(session, "quant-core", "quant-stages", "quant-cli", "quant-compute-ray")
     run_tests(session, "quant-compute-ray", extra=(IDEMPOTENCY,))
 
 

@@ -132,6 +132,9 @@ class RunManifest(BaseModel):
     parent_run_id: str | None = None
     profile: str | None = None
     executor: str
+    #: Where an executor ran the work, in its own terms (e.g. Ray: the cluster address and the Ray
+    #: version); None for the local executor.
+    engine: dict[str, JsonValue] | None = None
     params: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
     steps: list[dict[str, JsonValue]] = Field(default_factory=list)
     versions: dict[str, str] = Field(default_factory=dict)

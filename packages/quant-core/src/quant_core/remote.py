@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 from quant_core.context import RunContext, context_from_data
 from quant_core.errors import QuantError, StageFailedError, is_retryable
 from quant_core.execution import Runtime, execute_stage
-from quant_core.records import LedgerEntry, RunRecord, validate_run_id
+from quant_core.hashing import content_hash
+from quant_core.records import LedgerEntry, RunRecord, StepTimer, validate_run_id
 
 
 class BufferedRecord:
@@ -136,6 +137,34 @@ def _run_attempt(
     )
 
 
+def lost_attempt(
+    *,
+    run_id: str,
+    step: int,
+    stage_id: str,
+    context: RunContext,
+    attempt: int,
+    error: str,
+    executor: str,
+    timer: StepTimer,
+    node: str | None = None,
+    worker: str | None = None,
+) -> AttemptOutcome:
+    """The outcome of an attempt whose worker died before it could answer (its process killed or
+    out of memory, its actor gone): a failed ledger line the driver writes in the worker's place,
+    with the engine's own error text. Not retryable: the same input would most likely kill the
+    process again; the run stays resumable."""
+    entry = LedgerEntry(
+        run_id=run_id, step=step, stage_id=stage_id, attempt=attempt, status="failed",
+        started_at=timer.started_at, duration_s=timer.elapsed(), input_hash=content_hash(context.cache_view()),
+        error=error, executor=executor, node=node, worker=worker,
+    )
+    return AttemptOutcome(
+        run_id=run_id, stage_id=stage_id, step=step, attempt=attempt, error=error,
+        error_type="StageFailedError", retryable=False, ledger=[entry],
+    )
+
+
 class RemoteQuantError(QuantError):
     """A quant error raised on a worker before the attempt started (a bad parameter, an unknown
     stage), given back with its class name and its exit code."""
@@ -161,4 +190,4 @@ def apply_outcome(record: RunRecord, outcome: AttemptOutcome) -> RunContext:
     return context_from_data(outcome.context)
 
 
-__all__ = ["AttemptOutcome", "BufferedRecord", "RemoteQuantError", "apply_outcome", "run_attempt"]
+__all__ = ["AttemptOutcome", "BufferedRecord", "RemoteQuantError", "apply_outcome", "lost_attempt", "run_attempt"]

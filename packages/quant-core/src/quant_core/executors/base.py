@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from quant_core.context import RunContext
 from quant_core.errors import ParamValidationError, StageFailedError
 from quant_core.pipeline import PipelineSpec
+from quant_core.executors.stage_runs import raise_map_failures
 from quant_core.remote import RemoteQuantError
 
 
@@ -50,15 +51,5 @@ def map_each(
             outputs.append(run_one(context))
         except (StageFailedError, ParamValidationError, RemoteQuantError) as exc:
             failures.append((context.run_id, exc))
-    if len(failures) == 1 and len(contexts) == 1:
-        raise failures[0][1]
-    if failures:
-        raise StageFailedError(
-            stage_id,
-            ",".join(run_id for run_id, _ in failures),
-            "; ".join(
-                f"{run_id}: {exc.cause if isinstance(exc, StageFailedError) else exc}"
-                for run_id, exc in failures
-            ),
-        )
+    raise_map_failures(stage_id, contexts, failures)
     return outputs

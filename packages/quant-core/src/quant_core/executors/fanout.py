@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from quant_core.context import MetaContext, RunContext, SelectionContext, SleeveResult, SleeveSpec
 from quant_core.errors import QuantError, SleeveFailureError
+from quant_core.hashing import content_hash
 from quant_core.pipeline import FanOutStep
-from quant_core.records import validate_run_id
+from quant_core.records import LedgerEntry, RunRecord, StepTimer, validate_run_id
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,30 @@ def gather(context: MetaContext, step: FanOutStep, outcomes: Sequence[BranchOutc
                 )
             )
     return context.model_copy(update={"sleeve_results": results})
+
+
+def record_fan_out(
+    record: RunRecord,
+    index: int,
+    step: FanOutStep,
+    context: RunContext,
+    gathered: MetaContext,
+    timer: StepTimer,
+    *,
+    executor: str,
+) -> None:
+    """The fan-out step's own entries in the parent run: the gathered context and one ledger line
+    naming the failed sleeves (written before the gate decides, so the record shows them)."""
+    record.write_context(record.context_name(index, step.step_id), gathered)
+    failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
+    record.append_ledger(
+        LedgerEntry(
+            run_id=record.run_id, step=index, stage_id=step.step_id, status="failed" if failed else "succeeded",
+            started_at=timer.started_at, duration_s=timer.elapsed(),
+            input_hash=content_hash(context.cache_view()), output_hash=content_hash(gathered.cache_view()),
+            error=f"failed sleeves: {', '.join(failed)}" if failed else None, executor=executor,
+        )
+    )
 
 
 def gate(context: MetaContext, step: FanOutStep) -> None:

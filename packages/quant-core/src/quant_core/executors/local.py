@@ -26,9 +26,8 @@ from quant_core.execution import (
     execute_stage_with_retries,
     recorded_run,
 )
-from quant_core.hashing import content_hash
 from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep
-from quant_core.records import LedgerEntry, RunRecord, StepTimer
+from quant_core.records import RunRecord, StepTimer
 
 
 class LocalExecutor:
@@ -75,11 +74,7 @@ class LocalExecutor:
     # -- internals ------------------------------------------------------------------------------
 
     def _run_single_stage(self, stage_id: str, context: RunContext, params: Mapping[str, Any]) -> RunContext:
-        step = StageStep(stage=stage_id, params=dict(params))
-        with recorded_run(
-            self.runtime, kind="stage", target=stage_id, context=context, params={stage_id: dict(params)},
-            steps=[step.model_dump(mode="json")], executor=self.name,
-        ) as record:
+        with stage_run(self.runtime, stage_id, context, params, executor=self.name) as record:
             return execute_stage_with_retries(
                 self.runtime, record, step=1, stage_id=stage_id, context=context,
                 params=params, executor=self.name,
@@ -94,16 +89,7 @@ class LocalExecutor:
         else:
             outcomes = [_run_branch(self.runtime, sub_spec, b, context.run_id) for b in branches]
         gathered = fanout.gather(context, step, outcomes)  # type: ignore[arg-type]
-        record.write_context(record.context_name(index, step.step_id), gathered)
-        failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
-        record.append_ledger(
-            LedgerEntry(
-                run_id=record.run_id, step=index, stage_id=step.step_id, status="failed" if failed else "succeeded",
-                started_at=timer.started_at, duration_s=timer.elapsed(),
-                input_hash=content_hash(context.cache_view()), output_hash=content_hash(gathered.cache_view()),
-                error=f"failed sleeves: {', '.join(failed)}" if failed else None, executor=self.name,
-            )
-        )
+        fanout.record_fan_out(record, index, step, context, gathered, timer, executor=self.name)
         fanout.gate(gathered, step)
         return gathered
 
