@@ -16,10 +16,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from quant_core.context import MetaContext, RunContext
-from quant_core.errors import StageFailedError
 from quant_core.executors import fanout
 from quant_core.executors.base import map_each
 from quant_core.executors.options import check_workers
+from quant_core.executors.stage_runs import stage_run
 from quant_core.execution import (
     Runtime,
     effective_params,
