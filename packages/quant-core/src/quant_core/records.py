@@ -118,6 +118,9 @@ class RunManifest(BaseModel):
     finished_at: str | None = None
     error: str | None = None
     invocations: int = 1
+    #: The engine's own record of this invocation, for going from a quant run to the engine's
+    #: view of it (e.g. the Prefect flow run id and API URL). None for the local executor.
+    engine: dict[str, JsonValue] | None = None
 
     def same_request(self, other: RunManifest) -> bool:
         keys = ("kind", "target", "profile", "params", "steps", "parent_run_id")

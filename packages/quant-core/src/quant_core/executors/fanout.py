@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from quant_core.context import MetaContext, RunContext, SelectionContext, SleeveResult, SleeveSpec
 from quant_core.errors import QuantError, SleeveFailureError
+from quant_core.hashing import content_hash
 from quant_core.pipeline import FanOutStep
-from quant_core.records import validate_run_id
+from quant_core.records import LedgerEntry, RunRecord, StepTimer, validate_run_id
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,31 @@ def gate(context: MetaContext, step: FanOutStep) -> None:
     failures = {r.name: r.error or "failed" for r in context.sleeve_results if r.status == "failed"}
     if failures and step.strict:
         raise SleeveFailureError(failures, run_id=context.run_id)
+
+
+def conclude(
+    record: RunRecord,
+    *,
+    step: int,
+    fan_out: FanOutStep,
+    context: MetaContext,
+    outcomes: Sequence[BranchOutcome],
+    timer: StepTimer,
+    executor: str,
+) -> MetaContext:
+    """Everything after the branches ran, the same on every executor: gather their outcomes,
+    record the fan-out's context snapshot and ledger line (which names the failed sleeves), then
+    the gate."""
+    gathered = gather(context, fan_out, outcomes)
+    record.write_context(record.context_name(step, fan_out.step_id), gathered)
+    failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
+    record.append_ledger(
+        LedgerEntry(
+            run_id=record.run_id, step=step, stage_id=fan_out.step_id, status="failed" if failed else "succeeded",
+            started_at=timer.started_at, duration_s=timer.elapsed(),
+            input_hash=content_hash(context.cache_view()), output_hash=content_hash(gathered.cache_view()),
+            error=f"failed sleeves: {', '.join(failed)}" if failed else None, executor=executor,
+        )
+    )
+    gate(gathered, fan_out)
+    return gathered

@@ -13,17 +13,17 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from quant_core.context import MetaContext, RunContext
-from quant_core.errors import ParamValidationError, StageFailedError
+from quant_core.errors import ParamValidationError
 from quant_core.executors import fanout
+from quant_core.executors.mapping import map_each
 from quant_core.execution import (
     Runtime,
     effective_params,
     execute_stage_with_retries,
     recorded_run,
 )
-from quant_core.hashing import content_hash
 from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep
-from quant_core.records import LedgerEntry, RunRecord, StepTimer
+from quant_core.records import RunRecord, StepTimer
 
 
 class LocalExecutor:
@@ -68,26 +68,7 @@ class LocalExecutor:
     def map(
         self, stage_id: str, contexts: Sequence[RunContext], params: Mapping[str, Any]
     ) -> list[RunContext]:
-        outputs: list[RunContext] = []
-        failures: list[tuple[str, StageFailedError | ParamValidationError]] = []
-        for context in contexts:
-            try:
-                outputs.append(self._run_single_stage(stage_id, context, params))
-            except (StageFailedError, ParamValidationError) as exc:
-                failures.append((context.run_id, exc))
-        if len(failures) == 1 and len(contexts) == 1:
-            # One run, one error: give it as it is (a bad parameter stays a parameter error).
-            raise failures[0][1]
-        if failures:
-            raise StageFailedError(
-                stage_id,
-                ",".join(run_id for run_id, _ in failures),
-                "; ".join(
-                    f"{run_id}: {exc.cause if isinstance(exc, StageFailedError) else exc}"
-                    for run_id, exc in failures
-                ),
-            )
-        return outputs
+        return map_each(stage_id, contexts, lambda context: self._run_single_stage(stage_id, context, params))
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -110,19 +91,10 @@ class LocalExecutor:
             outcomes = self._run_branches_in_pool(sub_spec, branches, context.run_id)
         else:
             outcomes = [_run_branch(self.runtime, sub_spec, b, context.run_id) for b in branches]
-        gathered = fanout.gather(context, step, outcomes)  # type: ignore[arg-type]
-        record.write_context(record.context_name(index, step.step_id), gathered)
-        failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
-        record.append_ledger(
-            LedgerEntry(
-                run_id=record.run_id, step=index, stage_id=step.step_id, status="failed" if failed else "succeeded",
-                started_at=timer.started_at, duration_s=timer.elapsed(),
-                input_hash=content_hash(context.cache_view()), output_hash=content_hash(gathered.cache_view()),
-                error=f"failed sleeves: {', '.join(failed)}" if failed else None, executor=self.name,
-            )
+        return fanout.conclude(
+            record, step=index, fan_out=step, context=context, outcomes=outcomes,  # type: ignore[arg-type]
+            timer=timer, executor=self.name,
         )
-        fanout.gate(gathered, step)
-        return gathered
 
     def _run_branches_in_pool(
         self, sub_spec: PipelineSpec, branches: list[fanout.Branch], parent_run_id: str
