@@ -10,7 +10,7 @@ import typer
 from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
 from quant_core.sdk import QuantSDK
 
-from quant_cli.commands import data, demo, pipeline, profile, runs, skills, stage
+from quant_cli.commands import data, demo, deploy, pipeline, profile, runs, skills, stage
 from quant_cli.group import QuantGroup
 from quant_cli.state import CliState, SdkFactory
 from quant_cli.threads import single_threaded_blas
@@ -70,6 +70,7 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
     app.add_typer(profile.build(), name="profile")
     app.add_typer(data.build(), name="data")
     app.add_typer(skills.build(), name="skills")
+    app.add_typer(deploy.build(), name="deploy")
     demo.register(app)
     return app
 
