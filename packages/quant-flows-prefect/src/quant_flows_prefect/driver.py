@@ -6,10 +6,11 @@ their JSON outcomes come back and the driver writes them with `record_outcome`/`
 A fan-out drives each sleeve's sub-pipeline from a thread of its own, so the sleeves' stage tasks
 run concurrently in the same flow run; every sleeve's outcome is gathered before the strict gate.
 
-A task Prefect serves from its cache ("Cached") is taken from quant's cache in the driver, which
-rebases the stored output on this run's context; when quant's entry is missing or disagrees with
-what Prefect persisted, the task runs again with Prefect's entry refreshed, so the two caches
-never give different answers.
+Prefect's cache is keyed by quant's content key. A task Prefect serves from its cache ("Cached")
+takes its output from quant's cache entry under the same key, in the driver, whose hit path
+rebases the stored output on this run (its run id, its audit trail). A stage quant has no entry
+for (never computed here, or the entry was removed) runs with Prefect's entry refreshed, and one
+whose two entries disagree runs again: the two caches never give different answers.
 """
 
 from __future__ import annotations
@@ -95,22 +96,31 @@ class FlowDriver:
         # Bad params or a context of the wrong kind fail here, before any task run, as they do
         # on the local executor.
         prepared = prepare_stage(self.runtime, stage_id, context, params)
+        entry = None if self.runtime.force else self.runtime.cache.get(prepared.cache_key, self.runtime.store)
         task = stage_task(
             self.runtime, prepared.spec, run_id=record.run_id, step=step, params=params,
             cache_key=prepared.cache_key, run_name=stage_id if sleeve is None else f"{stage_id} [{sleeve}]",
-            tags=() if sleeve is None else (f"sleeve:{sleeve}",), refresh_cache=refresh_cache,
-            on_ray=self.on_ray,
+            tags=() if sleeve is None else (f"sleeve:{sleeve}",),
+            # Without quant's entry (never computed, or removed) Prefect's is not served either.
+            refresh_cache=refresh_cache or entry is None, on_ray=self.on_ray,
         )
         future: PrefectFuture[dict[str, Any]] = task.submit(context=context.model_dump(mode="json"))
         future.wait()
         state = future.state
         result = future.result(raise_on_failure=False)
-        if state.name == CACHED and not refresh_cache:
-            served = self._served_from_cache(record, step, stage_id, context, params, prepared.cache_key, result)
-            if served is None:
+        if state.name == CACHED and entry is not None:
+            if outcomes_of(result)[-1].ledger[-1].output_hash != entry.output_hash:
+                # Prefect persisted another output under this key than quant's cache holds: run
+                # the stage again and let both caches take the new output.
                 return self._stage(record, step, stage_id, context, params, sleeve, refresh_cache=True)
-            return served
-        if isinstance(result, StageAttemptError):
+            # quant's hit path rebases the stored output on this run (its run id, its trail)
+            outcomes = [
+                run_attempt(
+                    self.runtime, run_id=record.run_id, step=step, stage_id=stage_id, context=context,
+                    params=params, executor=EXECUTOR_NAME,
+                )
+            ]
+        elif isinstance(result, StageAttemptError):
             outcomes = result.outcomes()
         elif state.is_completed():
             outcomes = outcomes_of(result)
@@ -121,29 +131,6 @@ class FlowDriver:
         for retried in outcomes[:-1]:
             record_outcome(record, retried)
         return apply_outcome(record, outcomes[-1])
-
-    def _served_from_cache(
-        self,
-        record: RunRecord,
-        step: int,
-        stage_id: str,
-        context: RunContext,
-        params: dict[str, Any],
-        key: str,
-        persisted: Any,
-    ) -> RunContext | None:
-        """The output of a stage Prefect served from its cache, from quant's cache entry under the
-        same key (verified, and rebased on this run); None when quant has no such entry or a
-        different output for it."""
-        entry = self.runtime.cache.get(key, self.runtime.store)
-        persisted_hash = outcomes_of(persisted)[-1].ledger[-1].output_hash
-        if entry is None or entry.output_hash != persisted_hash:
-            return None
-        outcome = run_attempt(
-            self.runtime, run_id=record.run_id, step=step, stage_id=stage_id, context=context,
-            params=params, executor=EXECUTOR_NAME,
-        )
-        return apply_outcome(record, outcome)
 
     def _lost(
         self,

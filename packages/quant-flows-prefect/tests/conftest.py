@@ -1,0 +1,226 @@
+"""A real Prefect server for the session, and quant SDKs that run on it.
+
+One `prefect server start` on 127.0.0.1 (a free port, a temporary PREFECT_HOME, analytics off),
+health-polled, stopped by its process group id at the end. The test process talks to it through
+Prefect settings (heartbeats off: a flow would otherwise wait about a second for its heartbeat
+thread); subprocesses and Ray workers get the same through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from quant_core import QuantSDK
+from quant_core.context import RunContext, SelectionContext
+from quant_core.errors import DataValidationError
+from quant_core.pipeline import PipelineSpec
+from quant_core.profiles import ProfileCatalog
+from quant_core.registry import StageRegistry
+from quant_core.stage import Stage, StageParams
+from quant_core.testing import toy_profiles, toy_registry
+
+SERVER_START_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    api_url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+
+    def environ(self) -> dict[str, str]:
+        """The environment a subprocess needs to use this server."""
+        return {
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_healthy(api_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prefect server exited with {process.returncode}: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{api_url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"prefect server not healthy after {SERVER_START_TIMEOUT_S} s: {log.read_text()[-3000:]}")
+
+
+def stop_process_group(process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """Stop a process started with `start_new_session=True` and everything it started."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_HOME,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    api_url = f"http://127.0.0.1:{free_port()}/api"
+    port = api_url.rsplit(":", 1)[1].split("/")[0]
+    server_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    server_env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    log = home / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port],
+            env=server_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    server = PrefectServer(api_url, home, process)
+    saved = {name: os.environ.get(name) for name in server.environ()}
+    try:
+        wait_until_healthy(api_url, process, log)
+        os.environ.update(server.environ())  # for subprocesses and Ray workers
+        with temporary_settings(
+            updates={
+                PREFECT_API_URL: api_url, PREFECT_HOME: str(home), PREFECT_SERVER_ANALYTICS_ENABLED: False,
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+            }
+        ):
+            yield server
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        stop_process_group(process)
+
+
+# -- toy stages for retries and user errors ---------------------------------------------------
+
+
+class FlakyTwice(Stage[RunContext]):
+    """Fails its first two attempts (counted in the file `counter`), then succeeds."""
+
+    id = "test.flaky_twice"
+    retries = 2
+    retry_delay_s = 0.05
+
+    class Params(StageParams):
+        counter: str
+
+    def execute(self, context: RunContext) -> RunContext:
+        counter = Path(self.params.counter)
+        failures = int(counter.read_text()) if counter.exists() else 0
+        if failures < 2:
+            counter.write_text(str(failures + 1))
+            raise ConnectionError(f"transient failure {failures + 1} of 2")
+        return context.model_copy(update={"params": {**context.params, "flaky": "ok"}})
+
+
+class RejectsData(Stage[SelectionContext]):
+    """Always finds its input data bad: a user error, never worth a retry."""
+
+    id = "test.rejects_data"
+    context_type = SelectionContext
+    retries = 3
+    retry_delay_s = 0.05
+
+    def execute(self, context: SelectionContext) -> SelectionContext:
+        raise DataValidationError("no finite returns", source="returns.csv", column="BTC", rule="finite")
+
+
+FLAKY = PipelineSpec.of(
+    "test.flaky", "toy.noop", {"stage": "test.flaky_twice", "params": {"counter": "/nonexistent/counter"}},
+    context_kind="run",
+)
+REJECTS = PipelineSpec.of("test.rejects", "toy.seed", "test.rejects_data")
+
+
+def prefect_test_registry() -> StageRegistry:
+    from quant_flows_prefect.executor import factory
+
+    registry = toy_registry()
+    registry.register(FlakyTwice)
+    registry.register(RejectsData)
+    registry.register_pipeline(FLAKY)
+    registry.register_pipeline(REJECTS)
+    registry.register_executor("prefect", factory)
+    return registry
+
+
+def toy_sdk(home: Path, *, failing_sleeves: tuple[str, ...] = ()) -> QuantSDK:
+    return QuantSDK(
+        home=home, registry=prefect_test_registry(),
+        profiles=ProfileCatalog([toy_profiles(failing_sleeves)]), versions={"quant-core": "test"},
+    )
+
+
+@pytest.fixture
+def make_sdk(prefect_server: PrefectServer) -> Any:
+    """`make_sdk(home, failing_sleeves=())`: a toy SDK with the prefect executor, on the server."""
+    return toy_sdk
+
+
+@pytest.fixture
+def sdk(tmp_path: Path, make_sdk: Any) -> QuantSDK:
+    return make_sdk(tmp_path / "home")
+
+
+# -- reading back from the Prefect API ----------------------------------------------------------
+
+
+class PrefectReader:
+    """Flow runs and task runs as the Prefect API reports them."""
+
+    def flow_run(self, name: str) -> Any:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+        with get_client(sync_client=True) as client:
+            (found,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+        return found
+
+    def task_runs(self, flow_run_id: Any) -> list[Any]:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        return sorted(runs, key=lambda run: run.expected_start_time or run.created)
+
+    def task_run_states(self, task_run_id: Any) -> list[str]:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            return [state.name for state in client.read_task_run_states(task_run_id)]
+
+
+@pytest.fixture
+def prefect_api(prefect_server: PrefectServer) -> PrefectReader:
+    return PrefectReader()
