@@ -195,8 +195,14 @@ def sdk(tmp_path: Path, make_sdk: Any) -> QuantSDK:
 # -- reading back from the Prefect API ----------------------------------------------------------
 
 
+#: How long the API may take to record what a flow run's tasks did.
+RECORDED_TIMEOUT_S = 120
+
+
 class PrefectReader:
-    """Flow runs and task runs as the Prefect API reports them."""
+    """Flow runs and task runs as the Prefect API reports them. Task runs reach the server as
+    events, recorded a little after the flow returns: reads wait until every expected task run
+    is there in a final state."""
 
     def flow_run(self, name: str) -> Any:
         from prefect.client.orchestration import get_client
@@ -206,13 +212,20 @@ class PrefectReader:
             (found,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
         return found
 
-    def task_runs(self, flow_run_id: Any) -> list[Any]:
+    def task_runs(self, flow_run_id: Any, count: int) -> list[Any]:
+        """The flow run's `count` task runs, in the order they started."""
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+        deadline = time.monotonic() + RECORDED_TIMEOUT_S
         with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-        return sorted(runs, key=lambda run: run.expected_start_time or run.created)
+            while True:
+                runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+                if len(runs) == count and all(run.state is not None and run.state.is_final() for run in runs):
+                    return sorted(runs, key=lambda run: (run.start_time or run.created, run.created))
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"flow run {flow_run_id}: {len(runs)} task runs recorded, expected {count}: {runs}")
+                time.sleep(0.2)
 
     def task_run_states(self, task_run_id: Any) -> list[str]:
         from prefect.client.orchestration import get_client

@@ -38,7 +38,7 @@ def test_a_pipeline_is_a_flow_run_named_after_the_run_with_one_task_per_stage(
     flow_run = prefect_api.flow_run("pf-portfolio")
     assert flow_run.state_name == "Completed"
     assert {"quant", "pipeline:toy.portfolio", "profile:small"} <= set(flow_run.tags)
-    task_runs = prefect_api.task_runs(flow_run.id)
+    task_runs = prefect_api.task_runs(flow_run.id, 3)
     assert [(t.name, t.state_name) for t in task_runs] == [
         ("toy.seed", "Completed"), ("toy.scale", "Completed"), ("toy.sum", "Completed"),
     ]
@@ -93,7 +93,7 @@ def test_a_second_flow_run_is_served_from_prefects_cache_and_quants_alike(
     assert second.context.backtest == first.context.backtest and second.context.run_id == "pf-cached-2"
     assert [e.cache_hit for e in second.ledger] == [True, True, True]
     assert [e.output_hash for e in second.ledger] == [e.output_hash for e in first.ledger]
-    task_runs = prefect_api.task_runs(prefect_api.flow_run("pf-cached-2").id)
+    task_runs = prefect_api.task_runs(prefect_api.flow_run("pf-cached-2").id, 3)
     assert [t.state_name for t in task_runs] == ["Cached", "Cached", "Cached"]
     # what Prefect persisted is JSON, under the quant home
     stored = list((sdk.home.root / "prefect" / "results").iterdir())
@@ -104,7 +104,7 @@ def test_a_second_flow_run_is_served_from_prefects_cache_and_quants_alike(
     third = sdk.run_pipeline("toy.portfolio", profile="large", executor="prefect", run_id="pf-cached-3")
     assert [e.cache_hit for e in third.ledger] == [False, False, False]
     assert [e.output_hash for e in third.ledger] == [e.output_hash for e in first.ledger]
-    assert [t.state_name for t in prefect_api.task_runs(prefect_api.flow_run("pf-cached-3").id)] == [
+    assert [t.state_name for t in prefect_api.task_runs(prefect_api.flow_run("pf-cached-3").id, 3)] == [
         "Completed", "Completed", "Completed",
     ]
     assert [e.cache_hit for e in sdk.run_pipeline("toy.portfolio", profile="large").ledger] == [True, True, True]
@@ -122,7 +122,7 @@ def test_a_transient_failure_is_retried_and_prefect_shows_each_attempt(
     assert flaky == [(1, "failed"), (2, "failed"), (3, "succeeded")]
     assert "transient failure 1 of 2" in str(result.ledger[1].error)
 
-    (task_run,) = [t for t in prefect_api.task_runs(prefect_api.flow_run("pf-flaky").id) if t.name == "test.flaky_twice"]
+    (task_run,) = [t for t in prefect_api.task_runs(prefect_api.flow_run("pf-flaky").id, 2) if t.name == "test.flaky_twice"]
     assert task_run.run_count == 3 and task_run.state_name == "Completed"
     states = prefect_api.task_run_states(task_run.id)
     assert states.count("Running") + states.count("Retrying") == 3 and states.count("AwaitingRetry") == 2
@@ -138,7 +138,7 @@ def test_a_user_error_fails_at_once(sdk: QuantSDK, prefect_api: PrefectReader) -
     ]
     flow_run = prefect_api.flow_run("pf-rejects")
     assert flow_run.state_name == "Failed"
-    (task_run,) = [t for t in prefect_api.task_runs(flow_run.id) if t.name == "test.rejects_data"]
+    (task_run,) = [t for t in prefect_api.task_runs(flow_run.id, 2) if t.name == "test.rejects_data"]
     assert task_run.run_count == 1 and task_run.state_name == "Failed"
     assert sdk.record("pf-rejects").read_manifest().status == "failed"
 
@@ -157,7 +157,7 @@ def test_a_failing_sleeve_is_named_by_the_gate_and_the_others_finish(
 
     flow_run = prefect_api.flow_run("pf-gate")
     assert flow_run.state_name == "Failed"
-    by_sleeve = {(t.name, next(tag for tag in t.tags if tag.startswith("sleeve:"))): t.state_name for t in prefect_api.task_runs(flow_run.id)}
+    by_sleeve = {(t.name, next(tag for tag in t.tags if tag.startswith("sleeve:"))): t.state_name for t in prefect_api.task_runs(flow_run.id, 8)}
     assert by_sleeve[("toy.scale [beta]", "sleeve:beta")] == "Failed"
     assert by_sleeve[("toy.sum [alpha]", "sleeve:alpha")] == "Completed"
     assert ("toy.sum [beta]", "sleeve:beta") not in by_sleeve  # a failed sleeve stops at its failed stage
@@ -168,7 +168,7 @@ def test_one_stage_runs_as_its_own_flow_run(sdk: QuantSDK, prefect_api: PrefectR
     assert "numbers" in result.context.artifacts
     flow_run = prefect_api.flow_run("pf-stage")
     assert flow_run.state_name == "Completed" and "stage:toy.seed" in flow_run.tags
-    assert [t.name for t in prefect_api.task_runs(flow_run.id)] == ["toy.seed"]
+    assert [t.name for t in prefect_api.task_runs(flow_run.id, 1)] == ["toy.seed"]
     assert result.manifest.kind == "stage" and result.manifest.engine["flow_run_id"] == str(flow_run.id)
 
 
