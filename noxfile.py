@@ -5,6 +5,8 @@ declares (plus pytest and hypothesis), then its own tests run there.
     uv run nox -s stages    # quant-core + quant-stages
     uv run nox -s cli       # quant-core + quant-cli
     uv run nox -s skills    # quant-skills
+    uv run nox -s prefect   # quant-core + quant-stages + quant-cli + quant-flows-prefect (a real Prefect server)
+    uv run nox -s prefect-ray   # the same plus quant-compute-ray: flows on prefect-ray's RayTaskRunner
 
 The workspace's own test run (`uv run pytest`) is `.ci/run`; these sessions catch a package that
 only works because a sibling happens to be installed in the workspace environment.
@@ -52,3 +54,20 @@ def cli(session: nox.Session) -> None:
 def skills(session: nox.Session) -> None:
     session.install(CORE, "./skills", *TEST_TOOLS)  # a bare "skills" is a PyPI package
     _run_tests(session, "skills/tests")
+
+
+PREFECT_PACKAGES = (CORE, "packages/quant-stages", "packages/quant-cli", "packages/quant-flows-prefect")
+
+
+@nox.session(python=PYTHON)
+def prefect(session: nox.Session) -> None:
+    # The Ray tests need only ray and prefect-ray, which quant-flows-prefect brings.
+    session.install(*PREFECT_PACKAGES, *TEST_TOOLS)
+    _run_tests(session, "packages/quant-flows-prefect/tests")
+
+
+@nox.session(name="prefect-ray", python=PYTHON)
+def prefect_ray(session: nox.Session) -> None:
+    # quant-compute-ray installed beside it must not change how the Prefect flows run on Ray.
+    session.install(*PREFECT_PACKAGES, "packages/quant-compute-ray", *TEST_TOOLS)
+    _run_tests(session, "packages/quant-flows-prefect/tests/test_prefect_ray.py")

@@ -9,10 +9,12 @@ thread); subprocesses and Ray workers get the same through the environment.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,6 +81,22 @@ def stop_process_group(process: subprocess.Popen[Any], timeout: float = 30) -> N
             process.wait(timeout=timeout)
 
 
+@pytest.fixture
+def spawn() -> Iterator[Any]:
+    """`spawn(command, **popen_options)`: a subprocess in a process group of its own, stopped
+    with everything it started at the end of the test."""
+    started: list[subprocess.Popen[Any]] = []
+
+    def start(command: list[str], **options: Any) -> subprocess.Popen[Any]:
+        process = subprocess.Popen(command, start_new_session=True, **options)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        stop_process_group(process)
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     from prefect.settings import (
@@ -119,6 +137,22 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             else:
                 os.environ[name] = value
         stop_process_group(process)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(prefect_server: PrefectServer) -> Iterator[str]:
+    """One local Ray for the session (its workers inherit the Prefect server's environment),
+    stopped at the end since this process started it. Gives its GCS address."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        raise RuntimeError("Ray is already initialised in the test process")
+    temp_dir = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Ray's socket paths must fit
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 # -- toy stages for retries and user errors ---------------------------------------------------

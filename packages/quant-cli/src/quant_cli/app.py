@@ -82,4 +82,9 @@ def default_sdk(home: QuantHome) -> QuantSDK:
 
 def main() -> None:
     single_threaded_blas(os.environ)
+    # A local Ray started by this command (--task-runner ray) runs its workers on this
+    # interpreter, where quant is installed. Under `uv run`, Ray would otherwise start each
+    # worker with `uv run` in an uploaded copy of the working directory: an environment rebuilt
+    # per worker, without the extras that hold ray and quant's backends.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     build_app(default_sdk)(prog_name="quant")

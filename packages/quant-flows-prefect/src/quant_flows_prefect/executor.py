@@ -21,7 +21,7 @@ from quant_flows_prefect.api import prefect_api
 from quant_flows_prefect.attempts import EXECUTOR_NAME
 from quant_flows_prefect.driver import RunTarget, pipeline_target, stage_target
 from quant_flows_prefect.flows import planned_flow, run_tags
-from quant_flows_prefect.runners import check_task_runner
+from quant_flows_prefect.runners import check_task_runner, ensure_ray
 
 
 class PrefectExecutor:
@@ -48,6 +48,8 @@ class PrefectExecutor:
         return planned_flow(self.runtime, run, task_runner=self.task_runner, ray_address=self.ray_address)
 
     def _run(self, run: RunTarget, context: RunContext, params: Mapping[str, Mapping[str, Any]]) -> RunContext:
+        if self.task_runner == "ray":
+            ensure_ray(self.ray_address)  # before a flow run exists: a wrong address creates none
         flow = self.flow(run)
         with prefect_api(), tags(*run_tags(run.kind, run.target, context.profile)):
             output = flow(

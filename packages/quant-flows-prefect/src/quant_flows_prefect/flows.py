@@ -23,6 +23,7 @@ from prefect import Flow, tags
 from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.urls import url_for
+from prefect_ray import RayTaskRunner
 from pydantic import JsonValue
 from quant_core.context import RunContext, context_from_data
 from quant_core.execution import Runtime
@@ -51,8 +52,7 @@ def planned_flow(runtime: Runtime, run: RunTarget, *, task_runner: str = "thread
     context as JSON."""
 
     def run_planned(context: dict[str, Any], stage_params: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        start = context_from_data(context)
-        return _drive(runtime, run, start, stage_params, task_runner)
+        return _drive(runtime, run, context_from_data(context), stage_params)
 
     return _flow(
         run_planned, name=run.target, description=f"quant {run.kind} {run.target}",
@@ -83,7 +83,7 @@ def build_flow(
         chosen = run_id or _flow_run().name
         plan = sdk.plan_pipeline(pipeline_id, params=params, run_id=chosen, profile=profile)
         runtime = sdk.runtime()
-        return _drive(runtime, pipeline_target(runtime, plan.spec), plan.context, plan.stage_params, task_runner)
+        return _drive(runtime, pipeline_target(runtime, plan.spec), plan.context, plan.stage_params)
 
     return _flow(
         run_pipeline, name=pipeline_id, description=spec.description or f"quant pipeline {pipeline_id}",
@@ -115,11 +115,12 @@ def _drive(
     run: RunTarget,
     context: RunContext,
     stage_params: Mapping[str, Mapping[str, Any]],
-    task_runner: str,
 ) -> dict[str, Any]:
     labels = run_tags(run.kind, run.target, context.profile)
     _tag_flow_run(labels)
-    driver = FlowDriver(runtime, engine=flow_run_link(task_runner), on_ray=task_runner == "ray")
+    # The task runner the flow run really has (a user may swap it with `flow.with_options`).
+    on_ray = isinstance(_flow_run_context().task_runner, RayTaskRunner)
+    driver = FlowDriver(runtime, engine=flow_run_link("ray" if on_ray else "thread"), on_ray=on_ray)
     with tags(*labels):
         return driver.run(run, context, stage_params).model_dump(mode="json")
 
