@@ -1,27 +1,23 @@
 """A real Prefect server for the session, and quant SDKs that run on it.
 
 One `prefect server start` on 127.0.0.1 (a free port, a temporary PREFECT_HOME, analytics off),
-health-polled, stopped by its process group id at the end. The test process talks to it through
-Prefect settings (heartbeats off: a flow would otherwise wait about a second for its heartbeat
-thread); subprocesses and Ray workers get the same through the environment.
+health-polled, stopped by its process group id at the end (`quant_flows_prefect.testing`). The
+test process talks to it through Prefect settings (heartbeats off: a flow would otherwise wait
+about a second for its heartbeat thread); subprocesses and Ray workers get the same through the
+environment.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from quant_core import QuantSDK
 from quant_core.context import RunContext, SelectionContext
@@ -31,54 +27,7 @@ from quant_core.profiles import ProfileCatalog
 from quant_core.registry import StageRegistry
 from quant_core.stage import Stage, StageParams
 from quant_core.testing import toy_profiles, toy_registry
-
-SERVER_START_TIMEOUT_S = 300
-
-
-@dataclass(frozen=True)
-class PrefectServer:
-    api_url: str
-    home: Path
-    process: subprocess.Popen[bytes]
-
-    def environ(self) -> dict[str, str]:
-        """The environment a subprocess needs to use this server."""
-        return {
-            "PREFECT_API_URL": self.api_url,
-            "PREFECT_HOME": str(self.home),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_healthy(api_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {process.returncode}: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{api_url}/health", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"prefect server not healthy after {SERVER_START_TIMEOUT_S} s: {log.read_text()[-3000:]}")
-
-
-def stop_process_group(process: subprocess.Popen[Any], timeout: float = 30) -> None:
-    """Stop a process started with `start_new_session=True` and everything it started."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout)
+from quant_flows_prefect.testing import LocalPrefectServer, local_prefect_server, stop_process_group
 
 
 @pytest.fixture
@@ -98,7 +47,7 @@ def spawn() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
@@ -107,40 +56,27 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         temporary_settings,
     )
 
-    home = tmp_path_factory.mktemp("prefect-home")
-    api_url = f"http://127.0.0.1:{free_port()}/api"
-    port = api_url.rsplit(":", 1)[1].split("/")[0]
-    server_env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    server_env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    log = home / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port],
-            env=server_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    server = PrefectServer(api_url, home, process)
-    saved = {name: os.environ.get(name) for name in server.environ()}
-    try:
-        wait_until_healthy(api_url, process, log)
+    with local_prefect_server(tmp_path_factory.mktemp("prefect-home")) as server:
+        saved = {name: os.environ.get(name) for name in server.environ()}
         os.environ.update(server.environ())  # for subprocesses and Ray workers
-        with temporary_settings(
-            updates={
-                PREFECT_API_URL: api_url, PREFECT_HOME: str(home), PREFECT_SERVER_ANALYTICS_ENABLED: False,
-                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-            }
-        ):
-            yield server
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        stop_process_group(process)
+        try:
+            with temporary_settings(
+                updates={
+                    PREFECT_API_URL: server.api_url, PREFECT_HOME: str(server.home),
+                    PREFECT_SERVER_ANALYTICS_ENABLED: False, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                }
+            ):
+                yield server
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(prefect_server: PrefectServer) -> Iterator[str]:
+def ray_cluster(prefect_server: LocalPrefectServer) -> Iterator[str]:
     """One local Ray for the session (its workers inherit the Prefect server's environment),
     stopped at the end since this process started it. Gives its GCS address."""
     ray = pytest.importorskip("ray")
@@ -216,7 +152,7 @@ def toy_sdk(home: Path, *, failing_sleeves: tuple[str, ...] = ()) -> QuantSDK:
 
 
 @pytest.fixture
-def make_sdk(prefect_server: PrefectServer) -> Any:
+def make_sdk(prefect_server: LocalPrefectServer) -> Any:
     """`make_sdk(home, failing_sleeves=())`: a toy SDK with the prefect executor, on the server."""
     return toy_sdk
 
@@ -269,5 +205,5 @@ class PrefectReader:
 
 
 @pytest.fixture
-def prefect_api(prefect_server: PrefectServer) -> PrefectReader:
+def prefect_api(prefect_server: LocalPrefectServer) -> PrefectReader:
     return PrefectReader()

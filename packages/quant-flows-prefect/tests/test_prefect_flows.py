@@ -3,6 +3,7 @@ records, links, retries, user errors, caching and the sleeve gate, read back fro
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,15 @@ def test_a_pipeline_is_a_flow_run_named_after_the_run_with_one_task_per_stage(
     assert [(e.stage_id, e.executor, e.node) for e in result.ledger] == [
         ("toy.seed", "prefect", None), ("toy.scale", "prefect", None), ("toy.sum", "prefect", None),
     ]
+    if importlib.util.find_spec("quant_cli") is not None:  # `quant runs show` prints the link
+        from quant_cli.app import build_app
+        from typer.testing import CliRunner
+
+        shown = CliRunner().invoke(
+            build_app(lambda home: sdk), ["--home", str(sdk.home.root), "runs", "show", "pf-portfolio"],
+            env={"COLUMNS": "1000"},
+        )
+        assert shown.exit_code == 0 and str(flow_run.id) in shown.stdout
 
 
 def test_the_same_pipeline_leaves_the_same_record_as_local(tmp_path: Path, make_sdk: Any) -> None:
