@@ -68,6 +68,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPr
             ):
                 yield server
         finally:
+            # Send what the workers still hold while the server is up (at exit they would
+            # report a failed connection).
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=30)
+            EventsWorker.drain_all(timeout=30)
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)
@@ -194,7 +201,7 @@ class PrefectReader:
                 if len(runs) == count and all(run.state is not None and run.state.is_final() for run in runs):
                     return sorted(runs, key=lambda run: (run.start_time or run.created, run.created))
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"flow run {flow_run_id}: {len(runs)} task runs recorded, expected {count}: {runs}")
+                    raise AssertionError(f"flow run {flow_run_id}: {len(runs)} task runs, not {count}: {runs}")
                 time.sleep(0.2)
 
     def task_run_states(self, task_run_id: Any) -> list[str]:
@@ -202,6 +209,64 @@ class PrefectReader:
 
         with get_client(sync_client=True) as client:
             return [state.name for state in client.read_task_run_states(task_run_id)]
+
+
+# -- small profiles of the real pipelines -------------------------------------------------------
+
+
+def sleeve_profile(seed: int, *, assets: int = 24, days: int = 500) -> str:
+    """A portfolio profile on the synthetic market, small enough for a test (a few seconds)."""
+    return "\n".join([
+        "[data]",
+        'dataset = "synthetic"',
+        f"params = {{ seed = {seed}, n_assets = {assets}, n_days = {days} }}",
+        '[stages."selection.policy"]',
+        "min_history = 100",
+        '[stages."allocation.backtest"]',
+        f"train = {days * 2 // 5}",
+        "test = 60",
+        "",
+    ])
+
+
+#: Two sleeves of the same profile, the second with another allocation engine: they share their
+#: selection stages' cache keys.
+TINY_META = (
+    '[profile]\nkind = "meta"\n'
+    '[[sleeves]]\nname = "a"\nprofile = "tiny_sleeve"\n'
+    '[[sleeves]]\nname = "b"\nprofile = "tiny_sleeve"\n'
+    '[sleeves.stages."allocation.optimize"]\nengine = "risk_parity"\n'
+)
+
+
+@pytest.fixture
+def tiny_home() -> Any:
+    """`tiny_home(root) -> QuantSDK` on the installed stages, with the profiles `tiny_sleeve`
+    (portfolio) and `tiny_meta` (two sleeves) in `root/profiles`."""
+    pytest.importorskip("quant_stages", reason="the real pipelines come with quant-stages")
+
+    def make(root: Path) -> QuantSDK:
+        (root / "profiles").mkdir(parents=True)
+        (root / "profiles" / "tiny_sleeve.toml").write_text(sleeve_profile(3))
+        (root / "profiles" / "tiny_meta.toml").write_text(TINY_META)
+        return QuantSDK(home=root)
+
+    return make
+
+
+@pytest.fixture
+def stage_hashes() -> Any:
+    """`stage_hashes(sdk, run_id)`: every stage's output hash in a run and its sleeves' runs,
+    by `<run>/<stage>`."""
+
+    def read(sdk: QuantSDK, run_id: str) -> dict[str, str | None]:
+        hashes = {}
+        for record_id in [run_id, *(p.name for p in sdk.home.runs_dir.glob(f"{run_id}.*"))]:
+            for entry in sdk.record(record_id).read_ledger():
+                hashes[f"{record_id}/{entry.stage_id}"] = entry.output_hash
+        return hashes
+
+    return read
 
 
 @pytest.fixture

@@ -22,10 +22,9 @@ from quant_core.testing import toy_registry
 pytest.importorskip("quant_cli", reason="the deploy command ships in quant-cli")
 pytest.importorskip("quant_stages", reason="the deployed pipeline comes with quant-stages")
 
-SLEEVE = (
-    '[data]\ndataset = "synthetic"\nparams = { seed = 9, n_assets = 16, n_days = 300 }\n'
-    '[stages."selection.policy"]\nmin_history = 100\n'
-)
+# Fixtures (conftest.py): `tiny_home(root)` (profile tiny_sleeve), `spawn` (a subprocess stopped
+# with its process group at the end), `prefect_server`, `prefect_api`.
+
 #: Serving, then a run's subprocess importing Prefect and the stages, on a loaded machine.
 RUN_TIMEOUT_S = 600
 
@@ -48,13 +47,11 @@ def first_json_document(stream: IO[str], timeout: float) -> dict[str, Any]:
 
 
 def test_a_served_deployment_starts_quant_runs(
-    tmp_path: Path, prefect_server: Any, prefect_api: Any, spawn: Any
+    tmp_path: Path, tiny_home: Any, prefect_server: Any, prefect_api: Any, spawn: Any
 ) -> None:
     from prefect.client.orchestration import get_client
 
-    home = tmp_path / "home"
-    (home / "profiles").mkdir(parents=True)
-    (home / "profiles" / "tiny_sleeve.toml").write_text(SLEEVE)
+    home = tiny_home(tmp_path / "home").home.root
     environ = {**os.environ, **prefect_server.environ(), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     command = [
         str(Path(sys.executable).parent / "quant"), "--home", str(home), "deploy", "prefect", "selection.full",

@@ -8,49 +8,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quant_core import QuantSDK
 from quant_core.pipeline import is_fan_out_step
 
 pytest.importorskip("quant_stages", reason="the real pipelines come with quant-stages")
 
-SLEEVE = (
-    '[data]\ndataset = "synthetic"\nparams = { seed = 3, n_assets = 24, n_days = 500 }\n'
-    '[stages."selection.policy"]\nmin_history = 100\n'
-    '[stages."allocation.backtest"]\ntrain = 200\ntest = 60\n'
-)
-META = (
-    '[profile]\nkind = "meta"\n'
-    '[[sleeves]]\nname = "a"\nprofile = "tiny_sleeve"\n'
-    '[[sleeves]]\nname = "b"\nprofile = "tiny_sleeve"\n'
-    '[sleeves.stages."allocation.optimize"]\nengine = "risk_parity"\n'
-)
+# Fixtures (conftest.py): `tiny_home(root)` (an SDK with the profiles tiny_sleeve and tiny_meta),
+# `stage_hashes(sdk, run_id)`, `prefect_server`, `prefect_api`.
+
 PORTFOLIO_STAGES = [
     "selection.ingestion", "selection.features", "selection.inference", "selection.clustering",
     "selection.policy", "selection.synthesis", "allocation.optimize", "allocation.backtest",
 ]
 
 
-def tiny_home(root: Path) -> QuantSDK:
-    (root / "profiles").mkdir(parents=True)
-    (root / "profiles" / "tiny_sleeve.toml").write_text(SLEEVE)
-    (root / "profiles" / "tiny_meta.toml").write_text(META)
-    return QuantSDK(home=root)
+@pytest.fixture
+def side_by_side(tmp_path: Path, tiny_home: Any, stage_hashes: Any, prefect_server: Any) -> Any:
+    """`side_by_side(pipeline, profile, run_id)`: the run on the local executor and as a flow, each
+    in a home of its own (nothing cached), checked equal stage for stage. Gives both SDKs and
+    results: (on_local, local, on_prefect, flow)."""
+
+    def run(pipeline: str, profile: str, run_id: str) -> tuple[Any, Any, Any, Any]:
+        on_local, on_prefect = tiny_home(tmp_path / "local"), tiny_home(tmp_path / "prefect")
+        local = on_local.run_pipeline(pipeline, profile=profile, run_id=run_id)
+        flow = on_prefect.run_pipeline(pipeline, profile=profile, run_id=run_id, executor="prefect")
+        assert flow.context == local.context
+        assert stage_hashes(on_prefect, run_id) == stage_hashes(on_local, run_id)
+        assert not any(e.cache_hit for e in flow.ledger)
+        return on_local, local, on_prefect, flow
+
+    return run
 
 
-def stage_hashes(sdk: QuantSDK, run_id: str) -> dict[str, str | None]:
-    hashes = {}
-    for record_id in [run_id, *(p.name for p in sdk.home.runs_dir.glob(f"{run_id}.*"))]:
-        for entry in sdk.record(record_id).read_ledger():
-            hashes[f"{record_id}/{entry.stage_id}"] = entry.output_hash
-    return hashes
-
-
-def test_portfolio_full_as_a_flow_equals_local(tmp_path: Path, prefect_server: Any, prefect_api: Any) -> None:
-    on_local, on_prefect = tiny_home(tmp_path / "local"), tiny_home(tmp_path / "prefect")
-    local = on_local.run_pipeline("portfolio.full", profile="tiny_sleeve", run_id="pf-portfolio-full")
-    flow = on_prefect.run_pipeline("portfolio.full", profile="tiny_sleeve", run_id="pf-portfolio-full", executor="prefect")
-    assert flow.context == local.context
-    assert stage_hashes(on_prefect, flow.run_id) == stage_hashes(on_local, local.run_id)
+def test_portfolio_full_as_a_flow_equals_local(side_by_side: Any, prefect_api: Any) -> None:
+    _, _, _, flow = side_by_side("portfolio.full", "tiny_sleeve", "pf-portfolio-full")
     assert [e.stage_id for e in flow.ledger] == PORTFOLIO_STAGES
 
     flow_run = prefect_api.flow_run("pf-portfolio-full")
@@ -62,14 +52,10 @@ def test_portfolio_full_as_a_flow_equals_local(tmp_path: Path, prefect_server: A
 
 
 def test_meta_full_as_a_flow_equals_local_and_shares_its_cache(
-    tmp_path: Path, prefect_server: Any, prefect_api: Any
+    side_by_side: Any, stage_hashes: Any, prefect_api: Any
 ) -> None:
-    on_local, on_prefect = tiny_home(tmp_path / "local"), tiny_home(tmp_path / "prefect")
-    local = on_local.run_pipeline("meta.full", profile="tiny_meta", run_id="pf-meta-full")
-    flow = on_prefect.run_pipeline("meta.full", profile="tiny_meta", run_id="pf-meta-full", executor="prefect")
-    assert flow.context == local.context
-    hashes = stage_hashes(on_prefect, flow.run_id)
-    assert hashes == stage_hashes(on_local, local.run_id) and len(hashes) == 1 + 4 + 2 * 8
+    on_local, local, on_prefect, flow = side_by_side("meta.full", "tiny_meta", "pf-meta-full")
+    assert len(stage_hashes(on_prefect, flow.run_id)) == 1 + 4 + 2 * 8
 
     flow_run = prefect_api.flow_run("pf-meta-full")
     assert flow_run.state_name == "Completed" and "profile:tiny_meta" in flow_run.tags

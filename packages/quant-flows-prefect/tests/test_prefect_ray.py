@@ -4,19 +4,19 @@ flow run, and an address other than the connected cluster's is refused instead o
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from quant_core import QuantSDK
 from quant_core.errors import ParamValidationError
 
 # `ray_cluster` (conftest.py): the address of the local Ray started once for the session.
 ray = pytest.importorskip("ray")
 
 
-def test_sleeves_run_on_ray_workers_and_ray_stays_up(make_sdk: Any, tmp_path: Path, ray_cluster: str, prefect_api: Any) -> None:
+def test_sleeves_run_on_ray_workers_and_ray_stays_up(
+    make_sdk: Any, tmp_path: Path, ray_cluster: str, prefect_api: Any
+) -> None:
     on_local, on_ray = make_sdk(tmp_path / "local"), make_sdk(tmp_path / "ray")
     local = on_local.run_pipeline("toy.meta", profile="trio", run_id="pr-meta")
     for run_id in ("pr-meta", "pr-meta-again"):
@@ -64,22 +64,10 @@ def test_another_ray_address_is_refused_not_ignored(make_sdk: Any, tmp_path: Pat
     assert same.status == "succeeded"
 
 
-def test_meta_flow_on_the_ray_task_runner(tmp_path: Path, ray_cluster: str, prefect_api: Any) -> None:
-    pytest.importorskip("quant_stages", reason="meta.full comes with quant-stages")
+def test_meta_flow_on_the_ray_task_runner(tmp_path: Path, tiny_home: Any, ray_cluster: str, prefect_api: Any) -> None:
     from quant_flows_prefect import build_flow
 
-    home = tmp_path / "home"
-    (home / "profiles").mkdir(parents=True)
-    (home / "profiles" / "tiny_sleeve.toml").write_text(
-        '[data]\ndataset = "synthetic"\nparams = { seed = 5, n_assets = 16, n_days = 400 }\n'
-        '[stages."selection.policy"]\nmin_history = 100\n'
-        '[stages."allocation.backtest"]\ntrain = 150\ntest = 60\n'
-    )
-    (home / "profiles" / "tiny_meta.toml").write_text(
-        '[profile]\nkind = "meta"\n[[sleeves]]\nname = "a"\nprofile = "tiny_sleeve"\n'
-        '[[sleeves]]\nname = "b"\nprofile = "tiny_sleeve"\n[sleeves.stages."allocation.optimize"]\nengine = "risk_parity"\n'
-    )
-    sdk = QuantSDK(home=home)
+    sdk = tiny_home(tmp_path / "home")
     meta_flow = build_flow("meta.full", sdk=sdk, task_runner="ray")
     output = meta_flow(profile="tiny_meta", run_id="pr-meta-full")
     assert output["report"] and ray.get_runtime_context().gcs_address == ray_cluster
@@ -95,6 +83,6 @@ def test_meta_flow_on_the_ray_task_runner(tmp_path: Path, ray_cluster: str, pref
     flow_run = prefect_api.flow_run("pr-meta-full")
     assert flow_run.state_name == "Completed" and "profile:tiny_meta" in flow_run.tags
     assert len(prefect_api.task_runs(flow_run.id, 2 * 8 + 4)) == 20
-    local = QuantSDK(home=tmp_path / "local-home")
-    shutil.copytree(home / "profiles", tmp_path / "local-home" / "profiles")
-    assert local.run_pipeline("meta.full", profile="tiny_meta", run_id="pr-meta-full").context.model_dump(mode="json") == output
+    local = tiny_home(tmp_path / "local-home")
+    on_local = local.run_pipeline("meta.full", profile="tiny_meta", run_id="pr-meta-full")
+    assert on_local.context.model_dump(mode="json") == output

@@ -100,7 +100,6 @@ class FlowDriver:
         task = stage_task(
             self.runtime, prepared.spec, run_id=record.run_id, step=step, params=params,
             cache_key=prepared.cache_key, run_name=stage_id if sleeve is None else f"{stage_id} [{sleeve}]",
-            tags=() if sleeve is None else (f"sleeve:{sleeve}",),
             # Without quant's entry (never computed, or removed) Prefect's is not served either.
             refresh_cache=refresh_cache or entry is None, on_ray=self.on_ray,
         )

@@ -1,6 +1,7 @@
 """The `prefect` executor: every run is a Prefect flow run of a flow generated from its plan.
 
-    quant pipeline run portfolio.full --profile demo_equities --executor prefect [--task-runner ray [--ray-address ADDR]]
+    quant pipeline run portfolio.full --profile demo_equities --executor prefect
+    quant pipeline run meta.full --profile demo --executor prefect --task-runner ray [--ray-address ADDR]
     QuantSDK().run_pipeline("meta.full", profile="demo", executor="prefect", executor_options={"task_runner": "ray"})
 
 Flows talk to `PREFECT_API_URL`, or to Prefect's ephemeral server when it is unset.

@@ -9,7 +9,7 @@
   `stage_params`.
 
 Both name the flow after the pipeline, the flow run after the quant run id, one task per stage
-after the stage id; both tag the flow run and its task runs `quant`, `pipeline:<id>` (or
+after the stage id; both tag the flow run (not its task runs) `quant`, `pipeline:<id>` (or
 `stage:<id>`) and `profile:<name>`, and write the flow run's id and API URL into the run's
 manifest (`engine`).
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from prefect import Flow, tags
-from prefect.context import FlowRunContext
+from prefect import Flow
+from prefect.context import FlowRunContext, TagsContext
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.urls import url_for
 from prefect_ray import RayTaskRunner
@@ -47,7 +47,9 @@ def run_tags(kind: str, target: str, profile: str | None) -> list[str]:
     return found
 
 
-def planned_flow(runtime: Runtime, run: RunTarget, *, task_runner: str = "thread", ray_address: str | None = None) -> Flow[..., Any]:
+def planned_flow(
+    runtime: Runtime, run: RunTarget, *, task_runner: str = "thread", ray_address: str | None = None
+) -> Flow[..., Any]:
     """The flow of one planned run: `flow(context=<JSON>, stage_params={...})` gives the final
     context as JSON."""
 
@@ -121,7 +123,10 @@ def _drive(
     # The task runner the flow run really has (a user may swap it with `flow.with_options`).
     on_ray = isinstance(_flow_run_context().task_runner, RayTaskRunner)
     driver = FlowDriver(runtime, engine=flow_run_link("ray" if on_ray else "thread"), on_ray=on_ray)
-    with tags(*labels):
+    # The tags are the flow run's, not its task runs': Prefect asks the server for tag
+    # concurrency slots before every tagged task run, an API call per stage that concurrent
+    # sleeves queue on (8 toy sleeves: 15.5 s with tagged task runs, see docs/design.md).
+    with TagsContext(current_tags=set()):
         return driver.run(run, context, stage_params).model_dump(mode="json")
 
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,6 @@ def stage_task(
     params: dict[str, Any],
     cache_key: str,
     run_name: str,
-    tags: Iterable[str] = (),
     refresh_cache: bool = False,
     on_ray: bool = False,
 ) -> Task[..., dict[str, Any]]:
@@ -68,9 +66,8 @@ def stage_task(
         description=spec.description,
         version=spec.version,
         task_run_name=run_name,
-        tags=set(tags),
         retries=spec.retries,
-        retry_delay_seconds=[retry_delay(spec.retry_delay_s, attempt) for attempt in range(1, spec.retries + 1)] or None,
+        retry_delay_seconds=[retry_delay(spec.retry_delay_s, n) for n in range(1, spec.retries + 1)] or None,
         retry_jitter_factor=RETRY_JITTER_FACTOR,
         retry_condition_fn=retry_if_retryable,
         cache_policy=QuantCacheKey(),

@@ -49,7 +49,8 @@ def local_prefect_server(home: Path, *, timeout: float = START_TIMEOUT_S) -> Ite
     log = home / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+             "--port", str(port)],
             env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     server = LocalPrefectServer(f"http://127.0.0.1:{port}/api", home, process)
