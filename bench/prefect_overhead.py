@@ -5,12 +5,16 @@
     uv run python bench/prefect_overhead.py --part ray --sleeves 8
 
 Part `stages`: the per-stage cost of a generated flow (the `prefect` executor running a pipeline
-of 25 `toy.noop` stages: cache key, task, JSON result, ledger line and context snapshot) against a
-flow of 25 bare no-op Prefect tasks (`@task`, defaults) submitted the same way (one after the
-other), on the same server, in the same process, interleaved. Per stage is the time from one
+of 40 `toy.noop` stages: cache key, task, JSON result, ledger line and context snapshot) against a
+flow of 40 bare no-op Prefect tasks (`@task` defaults), and against the same bare tasks with what
+Prefect's caching costs by itself (a cache key each, the JSON result persisted: `bare+cache`),
+all submitted the same way (one after the other), on the same server, in the same process,
+interleaved. Per stage is the time from one
 stage's function starting to the next one's (task function clock for the bare flow, the ledger's
 `started_at` for quant), so the flow's start and end, which vary by seconds on a busy machine,
-are left out; the median over the flows is reported. Heartbeats are off for both.
+are left out. Reported: the median over the flows, and each ratio as the median of the ratios
+within a repetition (its four flows ran back to back: the machine's load drifts less between
+them than over the whole run). Heartbeats are off for all.
 
 Part `ray`: `meta_flow` (meta.full) with 8 sleeves on small synthetic profiles, on prefect-ray's
 RayTaskRunner, with Ray started once for all flows (its start reported apart); per flow, cold (a
@@ -34,7 +38,7 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # workers on this i
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-STAGES = 25
+STAGES = 40
 SLEEVE = (
     '[data]\ndataset = "synthetic"\nparams = {{ seed = {seed}, n_assets = 24, n_days = 500 }}\n'
     '[stages."selection.policy"]\nmin_history = 100\n'
@@ -56,16 +60,31 @@ def timed(call: Callable[[], object]) -> float:
 # -- part 1: per-stage overhead ----------------------------------------------------------------
 
 
-def bare_flow(stages: int):
-    from prefect import flow, task
+def bare_flow(stages: int, results: Path | None = None):
+    """A flow of `stages` no-op tasks, one after the other. With `results`: each task also has a
+    cache key of its own and a JSON result persisted there, as quant's tasks do (what Prefect's
+    caching costs, without quant)."""
+    import uuid
 
-    @task
+    from prefect import Task, flow
+    from prefect.cache_policies import CachePolicy
+
+    class FreshKey(CachePolicy):
+        def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs):
+            return uuid.uuid4().hex
+
     def noop(index: int) -> float:
         return time.time()  # when this task's function ran
 
+    options = {} if results is None else {
+        "cache_policy": FreshKey(), "persist_result": True, "result_storage": results,
+        "result_serializer": "json", "refresh_cache": True,
+    }
+    task = Task(fn=noop, name="noop", **options)
+
     @flow(name="bare-noop")
     def bare() -> list[float]:
-        return [noop.submit(index).result() for index in range(stages)]
+        return [task.submit(index).result() for index in range(stages)]
 
     return bare
 
@@ -93,15 +112,17 @@ def stage_overhead(scratch: Path, repeats: int) -> None:
     steps = [StageStep(stage="toy.noop", params={"index": i}) for i in range(STAGES)]
     registry.register_pipeline(PipelineSpec.of("bench.noop", *steps, context_kind="run"))
     registry.register_executor("prefect", factory)
-    bare = bare_flow(STAGES)
-    bare()  # warm up: imports, the flow's first registration
-    samples: dict[str, list[float]] = {"bare": [], "cold": [], "cached": []}
+    bare = {"bare": bare_flow(STAGES), "bare+cache": bare_flow(STAGES, scratch / "bare-results")}
+    for flow in bare.values():
+        flow()  # warm up: imports, the flow's first registration
+    samples: dict[str, list[float]] = {"bare": [], "bare+cache": [], "cold": [], "cached": []}
     flow_times: dict[str, list[float]] = {k: [] for k in samples}
     for repeat in range(repeats):
         sdk = QuantSDK(home=scratch / f"home-{repeat}", registry=registry, versions={"quant-core": "bench"})
-        start = time.perf_counter()
-        samples["bare"].append(per_stage(bare()))
-        flow_times["bare"].append(time.perf_counter() - start)
+        for kind, flow in bare.items():
+            start = time.perf_counter()
+            samples[kind].append(per_stage(flow()))
+            flow_times[kind].append(time.perf_counter() - start)
         for kind in ("cold", "cached"):
             start = time.perf_counter()
             run = sdk.run_pipeline("bench.noop", executor="prefect")
@@ -109,14 +130,15 @@ def stage_overhead(scratch: Path, repeats: int) -> None:
             assert all(e.cache_hit == (kind == "cached") for e in run.ledger)
             samples[kind].append(per_stage(ledger_starts(sdk, run.run_id)))
         print(f"  repeat {repeat + 1}/{repeats}: " + ", ".join(f"{k} {v[-1] * 1e3:.1f} ms" for k, v in samples.items()), flush=True)
-    bare_ms = statistics.median(samples["bare"]) * 1e3
     print(f"\nper stage, {STAGES} stages a flow, median of {repeats} flows (min-max), {load()}")
-    print("| flow | ms per stage | ratio to bare | whole flow, s |\n|---|---|---|---|")
+    print("ratios: median over the repeats of each repeat's own ratio (its flows ran back to back)")
+    print("| flow | ms per stage | ratio to bare | ratio to bare+cache | whole flow, s |\n|---|---|---|---|---|")
     for kind, values in samples.items():
         ms = statistics.median(values) * 1e3
+        ratios = [statistics.median(a / b for a, b in zip(values, samples[peer])) for peer in ("bare", "bare+cache")]
         print(
-            f"| {kind} | {ms:.1f} ({min(values) * 1e3:.1f}-{max(values) * 1e3:.1f}) | {ms / bare_ms:.2f}x "
-            f"| {statistics.median(flow_times[kind]):.2f} |"
+            f"| {kind} | {ms:.1f} ({min(values) * 1e3:.1f}-{max(values) * 1e3:.1f}) | {ratios[0]:.2f}x "
+            f"| {ratios[1]:.2f}x | {statistics.median(flow_times[kind]):.2f} |"
         )
 
 

@@ -132,6 +132,22 @@ class RejectsData(Stage[SelectionContext]):
         raise DataValidationError("no finite returns", source="returns.csv", column="BTC", rule="finite")
 
 
+class MarkerGate(Stage[SelectionContext]):
+    """Fails while the file `marker` exists: a failure the user fixes, then resumes the run."""
+
+    id = "test.gate"
+    context_type = SelectionContext
+
+    class Params(StageParams):
+        marker: str
+
+    def execute(self, context: SelectionContext) -> SelectionContext:
+        if Path(self.params.marker).exists():
+            raise RuntimeError(f"gate closed: {self.params.marker} exists")
+        return context.model_copy(update={"winners": ["gate-open"]})
+
+
+GATED = PipelineSpec.of("test.gated", "toy.seed", {"stage": "test.gate", "params": {"marker": "/nonexistent/marker"}})
 FLAKY = PipelineSpec.of(
     "test.flaky", "toy.noop", {"stage": "test.flaky_twice", "params": {"counter": "/nonexistent/counter"}},
     context_kind="run",
@@ -145,6 +161,8 @@ def prefect_test_registry() -> StageRegistry:
     registry = toy_registry()
     registry.register(FlakyTwice)
     registry.register(RejectsData)
+    registry.register(MarkerGate)
+    registry.register_pipeline(GATED)
     registry.register_pipeline(FLAKY)
     registry.register_pipeline(REJECTS)
     registry.register_executor("prefect", factory)
@@ -181,12 +199,17 @@ class PrefectReader:
     events, recorded a little after the flow returns: reads wait until every expected task run
     is there in a final state."""
 
-    def flow_run(self, name: str) -> Any:
+    def flow_runs(self, name: str) -> list[Any]:
+        """Every flow run named `name`, oldest first (a resumed run has one per invocation)."""
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
         with get_client(sync_client=True) as client:
-            (found,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+            found = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+        return sorted(found, key=lambda run: run.created)
+
+    def flow_run(self, name: str) -> Any:
+        (found,) = self.flow_runs(name)
         return found
 
     def task_runs(self, flow_run_id: Any, count: int) -> list[Any]:

@@ -167,6 +167,26 @@ def test_a_failing_sleeve_is_named_by_the_gate_and_the_others_finish(
     assert "toy.sum [beta]" not in by_name  # a failed sleeve stops at its failed stage
 
 
+def test_a_failed_run_resumes_at_the_failed_stage_in_a_new_flow_run(
+    sdk: QuantSDK, tmp_path: Path, prefect_api: PrefectReader
+) -> None:
+    marker = tmp_path / "gate-closed"
+    marker.write_text("closed")
+    with pytest.raises(StageFailedError, match="gate closed"):
+        sdk.run_pipeline(
+            "test.gated", profile="small", params={"test.gate.marker": str(marker)}, executor="prefect",
+            run_id="pf-resume",
+        )
+    marker.unlink()
+    resumed = sdk.resume("pf-resume")  # on the executor the run was started with
+    assert resumed.status == "succeeded" and resumed.context.winners == ["gate-open"]
+    assert resumed.manifest.invocations == 2 and resumed.manifest.executor == "prefect"
+    assert [(e.stage_id, e.cache_hit) for e in resumed.latest_attempts()] == [("toy.seed", True), ("test.gate", False)]
+    failed, completed = prefect_api.flow_runs("pf-resume")
+    assert (failed.state_name, completed.state_name) == ("Failed", "Completed")
+    assert resumed.manifest.engine["flow_run_id"] == str(completed.id)
+
+
 def test_one_stage_runs_as_its_own_flow_run(sdk: QuantSDK, prefect_api: PrefectReader) -> None:
     result = sdk.run_stage("toy.seed", params={"n": 4}, executor="prefect", run_id="pf-stage")
     assert "numbers" in result.context.artifacts
