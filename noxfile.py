@@ -9,7 +9,7 @@ combination's tests from this checkout.
     uv run nox -s cli           # quant-core quant-cli
     uv run nox -s skills        # quant-skills
     uv run nox -s ray           # quant-core quant-stages quant-cli quant-compute-ray (a real local Ray)
-    uv run nox -s prefect       # quant-core quant-stages quant-flows-prefect
+    uv run nox -s prefect       # quant-core quant-stages quant-cli quant-flows-prefect (a real Prefect server)
     uv run nox -s prefect-ray   # ... quant-flows-prefect quant-compute-ray (Prefect sleeves on Ray)
     uv run nox -s dbos          # quant-core quant-stages quant-cli quant-flows-dbos (PostgreSQL's
                                 # initdb/pg_ctl for its PostgreSQL tests, as .ci/run installs them)
@@ -122,13 +122,14 @@ def ray(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def prefect(session: nox.Session) -> None:
-    install_wheels(session, "quant-core", "quant-stages", "quant-flows-prefect")
+    # quant-cli too: the deployment tests serve flows with `quant deploy prefect`.
+    install_wheels(session, "quant-core", "quant-stages", "quant-cli", "quant-flows-prefect")
     run_tests(session, "quant-flows-prefect", extra=(IDEMPOTENCY,))
 
 
 @nox.session(python=PYTHON, name="prefect-ray")
 def prefect_ray(session: nox.Session) -> None:
-    install_wheels(session, "quant-core", "quant-stages", "quant-flows-prefect", "quant-compute-ray")
+    install_wheels(session, "quant-core", "quant-stages", "quant-cli", "quant-flows-prefect", "quant-compute-ray")
     run_tests(session, "quant-flows-prefect", "quant-compute-ray", extra=(IDEMPOTENCY,))
 
 

@@ -118,3 +118,40 @@ def test_the_manifest_says_where_an_executor_ran_the_work(runtime):
     manifest = runtime.record("r-engine").read_manifest()
     assert manifest.engine == {"address": "10.0.0.1:6379", "ray_version": "2.60.0"}
     assert manifest.status == "succeeded"
+def test_prepare_stage_gives_the_key_the_attempt_is_cached_under(runtime):
+    from quant_core.execution import prepare_stage
+
+    context = SelectionContext(run_id="r-key")
+    prepared = prepare_stage(runtime, "toy.seed", context, {"n": 4})
+    assert prepared.params == {"n": 4, "offset": 0.0}
+    outcome = _remote(runtime, "toy.seed", context, {"n": 4})
+    assert [entry.cache_key for entry in outcome.ledger] == [prepared.cache_key]
+    # another run over the same input has the same key (the run id is not data)
+    assert prepare_stage(runtime, "toy.seed", SelectionContext(run_id="r-other"), {"n": 4}).cache_key == prepared.cache_key
+    assert prepare_stage(runtime, "toy.seed", context, {"n": 5}).cache_key != prepared.cache_key
+
+
+def test_record_outcome_writes_a_retried_failure_without_raising_it(runtime):
+    from quant_core.remote import record_outcome
+
+    context = SelectionContext(run_id="r-retried")
+    seeded = apply_outcome(runtime.record("r-retried"), _remote(runtime, "toy.seed", context, {"n": 2}))
+    failed = _remote(runtime, "toy.scale", seeded, {"fail": True}, step=2)
+    record_outcome(runtime.record("r-retried"), failed)
+    assert [(e.stage_id, e.status) for e in runtime.record("r-retried").read_ledger()] == [
+        ("toy.seed", "succeeded"), ("toy.scale", "failed"),
+    ]
+
+
+def test_a_run_records_its_engine_link_and_a_resumed_invocation_replaces_it(runtime):
+    from quant_core.execution import recorded_run
+
+    context = SelectionContext(run_id="r-engine")
+    for flow_run in ("f-1", "f-2"):
+        with recorded_run(
+            runtime, kind="stage", target="toy.seed", context=context, params={}, steps=[], executor="test",
+            engine={"name": "test-engine", "flow_run_id": flow_run},
+        ):
+            pass
+    manifest = runtime.record("r-engine").read_manifest()
+    assert manifest.engine == {"name": "test-engine", "flow_run_id": "f-2"} and manifest.invocations == 2

@@ -10,7 +10,7 @@ import typer
 from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
 from quant_core.sdk import QuantSDK
 
-from quant_cli.commands import config, data, demo, metrics, pipeline, profile, runs, skills, stage, store
+from quant_cli.commands import config, data, demo, deploy, metrics, pipeline, profile, runs, skills, stage, store
 from quant_cli.group import QuantGroup
 from quant_cli.state import CliState, SdkFactory
 from quant_cli.threads import single_threaded_blas
@@ -70,6 +70,7 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
     app.add_typer(skills.build(), name="skills")
     app.add_typer(store.build(), name="store")
     app.add_typer(config.build(), name="config")
+    app.add_typer(deploy.build(), name="deploy")
     metrics.register(app)
     demo.register(app)
     return app
@@ -82,4 +83,9 @@ def default_sdk(home: QuantHome) -> QuantSDK:
 
 def main() -> None:
     single_threaded_blas(os.environ)
+    # A local Ray started by this command (--task-runner ray) runs its workers on this
+    # interpreter, where quant is installed. Under `uv run`, Ray would otherwise start each
+    # worker with `uv run` in an uploaded copy of the working directory: an environment rebuilt
+    # per worker, without the extras that hold ray and quant's backends.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     build_app(default_sdk)(prog_name="quant")

@@ -317,6 +317,8 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
             ("invocations", manifest["invocations"]),
             ("parent run", manifest["parent_run_id"]),
             ("error", manifest["error"]),
+            # the engine's view of the run, e.g. the Prefect flow run (id, API and UI URLs)
+            ("engine", manifest.get("engine")),
             ("record", document["record"]),
         ],
     )

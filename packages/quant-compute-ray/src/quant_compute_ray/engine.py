@@ -207,10 +207,10 @@ class RayComputeEngine:
         branches = fanout.branches(context)
         sub_spec = self.runtime.registry.get_pipeline(step.pipeline)
         outcomes = self._sleeves(session, sub_spec, branches, context.run_id)
-        gathered = fanout.gather(context, step, outcomes)  # type: ignore[arg-type]
-        fanout.record_fan_out(record, index, step, context, gathered, timer, executor=self.name)
-        fanout.gate(gathered, step)
-        return gathered
+        return fanout.conclude(
+            record, step=index, fan_out=step, context=context, outcomes=outcomes,  # type: ignore[arg-type]
+            timer=timer, executor=self.name,
+        )
 
     def _sleeves(
         self, session: RunSession, spec: PipelineSpec, branches: Sequence[fanout.Branch], parent_run_id: str | None

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import JsonValue
+
 from quant_core.artifacts import ArtifactStore
 from quant_core.cache import CacheEntry, StageCache, cache_key, context_delta, iter_artifact_refs
 from quant_core.context import AuditEvent, RunContext, coerce_context, context_from_data
@@ -35,7 +37,7 @@ from quant_core.records import (
     utc_now_iso,
 )
 from quant_core.registry import StageRegistry
-from quant_core.stage import Stage
+from quant_core.stage import Stage, StageSpec
 from quant_core.telemetry import Telemetry
 
 
@@ -61,6 +63,39 @@ class Runtime:
 
     def record(self, run_id: str) -> RunRecord:
         return RunRecord(self.home.runs_dir, run_id)
+
+
+@dataclass(frozen=True)
+class PreparedStage:
+    """A stage built for one input, before it runs: what its cache key is made of."""
+
+    spec: StageSpec
+    stage: Stage
+    #: The params as the stage normalised them (defaults filled in): what the key and the
+    #: context's provenance record.
+    params: dict[str, Any]
+    #: The input, coerced to the stage's context type.
+    context: RunContext
+    view: dict[str, Any]
+    input_view: bytes
+    cache_key: str
+
+
+def prepare_stage(
+    runtime: Runtime, stage_id: str, context: RunContext, params: Mapping[str, Any]
+) -> PreparedStage:
+    """Build `stage_id` for `context` and compute its cache key, as `execute_stage` does before
+    it runs. An engine with a cache of its own (Prefect) keys it by this, so both caches agree.
+    Raises `ParamValidationError` for bad params and `ContextKindError` for a context of the
+    wrong kind."""
+    spec = runtime.registry.get(stage_id)
+    stage = build_stage(runtime.registry, stage_id, params, runtime.store)
+    normalised_params = stage.params.model_dump(mode="json")
+    context = coerce_context(context, spec.stage_class.context_type, stage_id)
+    view = context.cache_view()
+    input_view = canonical_json(view)
+    key = cache_key(spec.id, spec.version, normalised_params, input_view, stage.cache_inputs())
+    return PreparedStage(spec, stage, normalised_params, context, view, input_view, key)
 
 
 def effective_params(step_params: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,16 +133,12 @@ def _execute_stage(
     executor: str,
 ) -> RunContext:
     timer = StepTimer()
-    spec = runtime.registry.get(stage_id)
     store = runtime.store
-    stage = build_stage(runtime.registry, stage_id, params, store)
-    normalised_params = stage.params.model_dump(mode="json")
-    context = coerce_context(context, spec.stage_class.context_type, stage_id)
-
-    view = context.cache_view()
-    input_view = canonical_json(view)
+    prepared = prepare_stage(runtime, stage_id, context, params)
+    spec, stage, context = prepared.spec, prepared.stage, prepared.context
+    normalised_params, input_view, key = prepared.params, prepared.input_view, prepared.cache_key
+    view = prepared.view
     input_hash = sha256_hex(input_view)
-    key = cache_key(spec.id, spec.version, normalised_params, input_view, stage.cache_inputs())
 
     def ledger(status: str, **fields: Any) -> None:
         record.append_ledger(
@@ -310,12 +341,14 @@ def check_params(registry: StageRegistry, stage_id: str, params: Mapping[str, An
 
 
 __all__ = [
+    "PreparedStage",
     "Runtime",
     "build_stage",
     "check_params",
     "effective_params",
     "execute_stage",
     "execute_stage_with_retries",
+    "prepare_stage",
     "recorded_run",
     "retry_delay",
 ]

@@ -175,13 +175,19 @@ class RemoteQuantError(QuantError):
         self.exit_code = exit_code
 
 
-def apply_outcome(record: RunRecord, outcome: AttemptOutcome) -> RunContext:
-    """Write a remote attempt's ledger line and snapshot into the driver's record, then give its
-    output context or raise its failure as `StageFailedError` (as the local executor would)."""
+def record_outcome(record: RunRecord, outcome: AttemptOutcome) -> None:
+    """Write a remote attempt's ledger line and snapshot into the driver's record (for an attempt
+    the engine retried: its failure is history, not the step's result)."""
     for name, data in outcome.snapshots:
         record.write_context(name, context_from_data(data))
     for entry in outcome.ledger:
         record.append_ledger(entry)
+
+
+def apply_outcome(record: RunRecord, outcome: AttemptOutcome) -> RunContext:
+    """Write a remote attempt's ledger line and snapshot into the driver's record, then give its
+    output context or raise its failure as `StageFailedError` (as the local executor would)."""
+    record_outcome(record, outcome)
     if outcome.error is not None:
         if outcome.error_type == "StageFailedError":
             raise StageFailedError(outcome.stage_id, outcome.run_id, outcome.error, retryable=outcome.retryable)
@@ -190,4 +196,7 @@ def apply_outcome(record: RunRecord, outcome: AttemptOutcome) -> RunContext:
     return context_from_data(outcome.context)
 
 
-__all__ = ["AttemptOutcome", "BufferedRecord", "RemoteQuantError", "apply_outcome", "lost_attempt", "run_attempt"]
+__all__ = [
+    "AttemptOutcome", "BufferedRecord", "RemoteQuantError", "apply_outcome", "lost_attempt", "record_outcome",
+    "run_attempt",
+]

@@ -116,3 +116,22 @@ def gate(context: MetaContext, step: FanOutStep) -> None:
     failures = {r.name: r.error or "failed" for r in context.sleeve_results if r.status == "failed"}
     if failures and step.strict:
         raise SleeveFailureError(failures, run_id=context.run_id)
+
+
+def conclude(
+    record: RunRecord,
+    *,
+    step: int,
+    fan_out: FanOutStep,
+    context: MetaContext,
+    outcomes: Sequence[BranchOutcome],
+    timer: StepTimer,
+    executor: str,
+) -> MetaContext:
+    """Everything after the branches ran, the same on every executor: gather their outcomes,
+    record the fan-out's context snapshot and ledger line (which names the failed sleeves), then
+    the gate."""
+    gathered = gather(context, fan_out, outcomes)
+    record_fan_out(record, step, fan_out, context, gathered, timer, executor=executor)
+    gate(gathered, fan_out)
+    return gathered

@@ -88,10 +88,10 @@ class LocalExecutor:
             outcomes = self._run_branches_in_pool(sub_spec, branches, context.run_id)
         else:
             outcomes = [_run_branch(self.runtime, sub_spec, b, context.run_id) for b in branches]
-        gathered = fanout.gather(context, step, outcomes)  # type: ignore[arg-type]
-        fanout.record_fan_out(record, index, step, context, gathered, timer, executor=self.name)
-        fanout.gate(gathered, step)
-        return gathered
+        return fanout.conclude(
+            record, step=index, fan_out=step, context=context, outcomes=outcomes,  # type: ignore[arg-type]
+            timer=timer, executor=self.name,
+        )
 
     def _run_branches_in_pool(
         self, sub_spec: PipelineSpec, branches: list[fanout.Branch], parent_run_id: str
