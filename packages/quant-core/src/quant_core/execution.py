@@ -20,7 +20,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import JsonValue
 
 from quant_core.artifacts import ArtifactStore
 from quant_core.cache import CacheEntry, StageCache, cache_key, context_delta, iter_artifact_refs
