@@ -98,6 +98,10 @@ def profiles_with_crashes(failing_sleeves: tuple[str, ...] = (), crashing_sleeve
 def ray_address() -> Iterator[str]:
     """The session's local Ray (the caller's Ray, from quant's point of view): its GCS address."""
     temp_dir = tempfile.mkdtemp(prefix="rq", dir="/tmp")  # short: Ray's socket paths must fit
+    if ray.is_initialized():
+        # Another package's session Ray (the Prefect tests start one whose workers carry their
+        # Prefect server's settings): its tests are done, since pytest runs a folder's together.
+        ray.shutdown()
     ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address
