@@ -6,14 +6,16 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
-from quant_core.home import QuantHome
-from quant_core.sdk import QuantSDK
 from rich.console import Console
 
-SdkFactory = Callable[[QuantHome], QuantSDK]
+if TYPE_CHECKING:
+    from quant_core.home import QuantHome
+    from quant_core.sdk import QuantSDK
+
+SdkFactory = Callable[["QuantHome"], "QuantSDK"]
 """Builds the SDK for a resolved home. `main()` uses `QuantSDK(home=home)`; tests inject a toy one."""
 
 

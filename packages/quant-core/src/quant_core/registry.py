@@ -156,7 +156,10 @@ class StageRegistry:
                         f"pipeline {spec.id!r}: stage {step.stage!r} takes a {stage.context_kind} "
                         f"context but the pipeline carries a {spec.context_kind} context"
                     )
-                self.params_validator(step.stage).validate(step.params)
+                # No params and none required cannot fail: skip building a validator (listing
+                # stages or printing help then never imports jsonschema).
+                if step.params or stage.input_schema.get("required"):
+                    self.params_validator(step.stage).validate(step.params)
             else:
                 if step.pipeline not in self._pipelines:
                     raise PipelineValidationError(

@@ -64,5 +64,7 @@ def draw_demo(console: Console, document: dict[str, Any]) -> None:
         render.line(console, "report: none (the pipeline made no HTML report)")
 
 
-def register(app: typer.Typer) -> None:
+def build() -> typer.Typer:
+    app = typer.Typer(add_completion=False)
     app.command("demo")(demo)
+    return app

@@ -116,12 +116,14 @@ def run_uri(
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Inspect and resume recorded runs.", no_args_is_help=True)
+    app = typer.Typer(help="Inspect and resume recorded runs.", no_args_is_help=True, add_completion=False)
     app.command("list")(list_runs)
     app.command("show")(show_run)
     app.command("resume")(resume_run)
     return app
 
 
-def register(app: typer.Typer) -> None:
+def build_run() -> typer.Typer:
+    app = typer.Typer(add_completion=False)
     app.command("run")(run_uri)
+    return app

@@ -121,7 +121,7 @@ def draw_install(console: Console, document: dict[str, Any]) -> None:
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Install the Agent Skills that teach an AI agent to drive quant.", no_args_is_help=True)
+    app = typer.Typer(help="Install the Agent Skills that teach an AI agent to drive quant.", no_args_is_help=True, add_completion=False)
     app.command("list")(list_skills)
     app.command("install")(install_skills)
     return app

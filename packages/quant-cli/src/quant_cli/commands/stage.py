@@ -84,7 +84,7 @@ def run_stage(
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Inspect and run single stages.", no_args_is_help=True)
+    app = typer.Typer(help="Inspect and run single stages.", no_args_is_help=True, add_completion=False)
     app.command("list")(list_stages)
     app.command("schema")(stage_schema)
     app.command("run")(run_stage)
