@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 import typer
@@ -20,28 +19,34 @@ from quant_cli.options import (
 )
 from quant_cli.output import emit
 from quant_cli.report import finished_run_document
+from quant_cli.run_ids import resolve_run_id
 from quant_cli.running import planned_total, run_with_progress
+from quant_cli.stage_run import start_stage
 from quant_cli.state import get_state
 
-RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="Run id (see `quant runs list`).")]
+RunArgument = Annotated[
+    str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or short id of one (see `quant runs list`)."),
+]
 
 
 def list_runs(
     ctx: typer.Context,
     include_sleeves: Annotated[
-        bool, typer.Option("--all", help="Include the sleeve runs of meta pipelines.")
+        bool, typer.Option("--all", help="Also list each meta run's sleeve runs, under it.")
     ] = False,
 ) -> None:
-    """List recorded runs, newest first."""
+    """List recorded runs, newest first (a meta run's sleeve runs are counted, and listed with
+    --all)."""
     state = get_state(ctx)
-    manifests = [m for m in state.sdk().list_runs() if include_sleeves or m.parent_run_id is None]
-    emit(state, {"runs": [documents.manifest_summary(m) for m in manifests]}, render.run_list)
+    emit(state, {"runs": documents.run_listing(state.sdk().list_runs(), include_sleeves)}, render.run_list)
 
 
 def show_run(ctx: typer.Context, run_id: RunArgument) -> None:
-    """Show a run's manifest and its ledger (one line per stage attempt), with its sleeves'."""
+    """Show a run: its manifest, its ledger (one line per stage attempt) and its sleeves', then
+    its results."""
     state = get_state(ctx)
-    emit(state, documents.run_record_document(state.sdk(), run_id), render.run_show)
+    sdk = state.sdk()
+    emit(state, documents.run_record_document(sdk, resolve_run_id(sdk, run_id)), render.run_show)
 
 
 def resume_run(
@@ -59,6 +64,7 @@ def resume_run(
     failed run continues at the step that failed."""
     state = get_state(ctx)
     sdk = state.sdk()
+    run_id = resolve_run_id(sdk, run_id)
     manifest, plan = sdk.resume_plan(run_id)
     total = planned_total(sdk.registry, plan)
     result = run_with_progress(
@@ -89,30 +95,27 @@ def run_uri(
     task_runner: TaskRunnerOption = None,
     dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
-    """Run the stage or pipeline a quant:// URI names."""
+    """Run the stage or pipeline a quant:// URI names. A stage runs after the steps before it in
+    its pipeline (from the cache when they can be)."""
     state = get_state(ctx)
     sdk = state.sdk()
     parsed = parse_uri(uri)
     chosen = validate_run_id(parsed.run_id) if parsed.run_id else new_run_id(parsed.target)
-    parsed = dataclasses.replace(parsed, run_id=chosen)
-    options: dict[str, object] = {
-        "force": force,
-        "executor_options": executor_options(workers, ray_address, task_runner, dbos_database_url),
-    }
-    if executor is not None:
-        options["executor"] = executor
+    chosen_executor = executor or parsed.executor or "local"
+    options = executor_options(workers, ray_address, task_runner, dbos_database_url)
+    upstream = None
     if parsed.kind == "pipeline":
         plan = sdk.plan_pipeline(parsed.target, params=parsed.params, run_id=chosen, profile=parsed.profile)
-        options.setdefault("executor", parsed.executor or "local")
         result = run_with_progress(
-            state, chosen, lambda: sdk.run_planned(plan, **options), title=f"pipeline {parsed.target}",
-            total=planned_total(sdk.registry, plan),
+            state, chosen, lambda: sdk.run_planned(plan, chosen_executor, force=force, executor_options=options),
+            title=f"pipeline {parsed.target}", total=planned_total(sdk.registry, plan),
         )
     else:
-        result = run_with_progress(
-            state, chosen, lambda: sdk.run_uri(parsed, **options), title=f"stage {parsed.target}", total=1
+        result, upstream = start_stage(
+            state, sdk, parsed.target, run_id=chosen, from_run=None, profile=parsed.profile, params=parsed.params,
+            executor=chosen_executor, force=force, options=options,
         )
-    emit(state, finished_run_document(sdk, result), render.run_result)
+    emit(state, finished_run_document(sdk, result, upstream), render.run_result)
 
 
 def build() -> typer.Typer:
