@@ -52,6 +52,11 @@ def line(console: Console, text: str | Text) -> None:
     console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
+def say(console: Console, text: str | Text, style: str = "") -> None:
+    """Prose that wraps at the console's width (titles, notes)."""
+    console.print(text if isinstance(text, Text) else Text(text, style=style), markup=False, highlight=False)
+
+
 def key_values(console: Console, pairs: Iterable[tuple[str, Any]]) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from quant_cli.cells import STATUS_STYLES, fmt_duration, fmt_value, key_values, line, status_text  # noqa: F401  (re-exported)
+from quant_cli.cells import STATUS_STYLES, fmt_duration, fmt_value, key_values, line, say, status_text  # noqa: F401  (re-exported)
 from quant_cli.results_view import draw_results
 from quant_cli.run_ids import short_id
 from quant_cli.tables import Column, fit_table
@@ -18,7 +18,7 @@ from quant_cli.tables import Column, fit_table
 
 def titled(console: Console, title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
     """A bold title line, then the table fitted to the console."""
-    line(console, Text(title, style="bold"))
+    say(console, title, "bold")
     console.print(fit_table(console, None, columns, rows))
 
 
@@ -197,7 +197,7 @@ def run_header(document: dict[str, Any]) -> Text:
 
 def run_summary(console: Console, document: dict[str, Any]) -> None:
     """The outcome line, then the stages and the sleeves."""
-    line(console, run_header(document))
+    say(console, run_header(document))
     stages_table(console, "stages", document["stages"])
     if document["sleeves"]:
         sleeves_table(console, document["sleeves"])
@@ -262,7 +262,7 @@ def run_list(console: Console, document: dict[str, Any]) -> None:
     top = sum(1 for r in runs if r.get("parent_run_id") not in by_id)
     titled(console, f"{top} run(s)", RUN_COLUMNS, rows)
     if any(r.get("sleeve_runs") for r in runs) and len(by_id) == top:
-        line(console, Text("sleeve runs are listed under their meta run with --all", style="dim"))
+        say(console, "sleeve runs are listed under their meta run with --all", "dim")
 
 
 def run_show(console: Console, document: dict[str, Any]) -> None:

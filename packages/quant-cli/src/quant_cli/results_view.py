@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from quant_cli.cells import fmt_value, line, status_text
+from quant_cli.cells import fmt_value, line, say, status_text
 from quant_cli.tables import Cell, Column, fit_table
 
 #: Rows of a list shown on screen (the JSON has them all).
@@ -92,9 +92,9 @@ def draw_results(console: Console, results: Mapping[str, Any]) -> None:
     for title, rows in (results.get("report_sections") or {}).items():
         draw_generic(console, f"report · {title.replace('_', ' ')}", rows)
     for field, summary in (results.get("outputs") or {}).items():
-        line(console, Text.assemble((f"{field}: ", "bold"), describe_output(summary)))
+        say(console, Text.assemble((f"{field}: ", "bold"), describe_output(summary)))
     for note in results.get("notes") or ():
-        console.print(Text(f"note: {note}", style="dim"))
+        say(console, f"note: {note}", "dim")
 
 
 def period_line(period: Mapping[str, Any]) -> str | None:
@@ -121,7 +121,7 @@ def draw_metrics(console: Console, metrics: Mapping[str, Any]) -> None:
         [Column(m.label, m.priority, justify="right") for m in columns],
         [[metric_cell(m, metrics) for m in columns]],
     )
-    line(console, Text(title, style="bold"))
+    say(console, title, "bold")
     console.print(table)
 
 
@@ -150,11 +150,11 @@ def draw_meta(console: Console, results: Mapping[str, Any]) -> None:
         row += [Text(metric_cell(m, meta_metrics), style="bold") for m in columns]
         rows.append([*row, ""])
     period = period_line(results.get("period") or {})
-    line(console, Text("sleeves and meta-portfolio" + (f" ({period})" if period else ""), style="bold"))
+    say(console, "sleeves and meta-portfolio" + (f" ({period})" if period else ""), "bold")
     console.print(fit_table(console, None, header, rows))
     for sleeve in sleeves:
         if sleeve.get("error"):
-            line(console, Text(f"{sleeve['name']}: {sleeve['error']}", style="red"))
+            say(console, f"{sleeve['name']}: {sleeve['error']}", "red")
     top = results.get("top_assets") or []
     if top:
         draw_positions(console, f"top assets ({min(len(top), TOP_ROWS)} of {len(top)} listed)", top, "sleeves")
@@ -169,7 +169,7 @@ def draw_weights(console: Console, weights: Mapping[str, Any]) -> None:
     if weights.get("top"):
         draw_positions(console, title, weights["top"], "cluster")
     else:
-        line(console, Text(title, style="bold"))
+        say(console, title, "bold")
 
 
 def draw_positions(console: Console, title: str, rows: Sequence[Mapping[str, Any]], group: str) -> None:
@@ -187,7 +187,7 @@ def draw_positions(console: Console, title: str, rows: Sequence[Mapping[str, Any
         ]
         for r in rows[:TOP_ROWS]
     ]
-    line(console, Text(title, style="bold"))
+    say(console, title, "bold")
     console.print(fit_table(console, None, columns, cells))
 
 
@@ -248,7 +248,7 @@ def draw_generic(console: Console, title: str, value: Any) -> None:
         columns = [Column(k, 1 if i < 2 else i) for i, k in enumerate(keys)]
         rows = [[fmt_value(v.get(k)) for k in keys] for v in value]
     else:
-        line(console, Text.assemble((f"{title}: ", "bold"), fmt_value(value)))
+        say(console, Text.assemble((f"{title}: ", "bold"), fmt_value(value)))
         return
-    line(console, Text(title, style="bold"))
+    say(console, title, "bold")
     console.print(fit_table(console, None, columns, rows))
