@@ -50,5 +50,7 @@ def cli(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def skills(session: nox.Session) -> None:
-    session.install(CORE, "./skills", *TEST_TOOLS)  # a bare "skills" is a PyPI package
+    # A bare "skills" is a PyPI package. skills-ref: the format's reference validator, which the
+    # skills tests run next to the project's own.
+    session.install(CORE, "./skills", "skills-ref", *TEST_TOOLS)
     _run_tests(session, "skills/tests")
