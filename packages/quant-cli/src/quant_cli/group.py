@@ -124,11 +124,13 @@ class QuantGroup(TyperGroup):
 
     def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
         try:
-            return self._click_resolve_command(ctx, args)
-        except typer.TyperException as error:  # "No such command": suggest from every command
+            return super().resolve_command(ctx, args)
+        except typer.TyperException as error:
+            # "No such command": Typer suggests among the commands loaded so far; suggest among all.
+            message = getattr(error, "message", None)
             matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
-            if matches and isinstance(getattr(error, "message", None), str):
-                error.message = f"{error.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+            if matches and isinstance(message, str) and "Did you mean" not in message:
+                error.message = f"{message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
             raise
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
