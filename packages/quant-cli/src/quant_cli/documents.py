@@ -36,7 +36,7 @@ def stage_summary(spec: StageSpec) -> dict[str, Any]:
         "context_kind": spec.context_kind,
         "retries": spec.retries,
         "description": first_paragraph(spec.description),
-        "params": sorted(spec.input_schema.get("properties", {})),
+        "params": spec.param_names,
     }
 
 

@@ -157,8 +157,8 @@ class StageRegistry:
                         f"context but the pipeline carries a {spec.context_kind} context"
                     )
                 # No params and none required cannot fail: skip building a validator (listing
-                # stages or printing help then never imports jsonschema).
-                if step.params or stage.input_schema.get("required"):
+                # stages then neither imports jsonschema nor generates the stage's schema).
+                if step.params or stage.requires_params:
                     self.params_validator(step.stage).validate(step.params)
             else:
                 if step.pipeline not in self._pipelines:
