@@ -9,7 +9,10 @@ call and the figure would measure the compiler). The peers, in the same run:
 - a one-command Typer app that imports Typer and Rich and prints its help: what "a Typer app with
   lazy imports" costs here.
 
-    uv run python bench/cli_startup.py [--repeats 15] [--importtime]
+    uv run python bench/cli_startup.py [--repeats 15] [--importtime] [--instructions]
+
+`--instructions` also counts each command's executed instructions once under valgrind's callgrind
+(slow, but the same on an idle or a loaded machine, where wall and even CPU times are not).
 
 Targets (BENCHMARKS.md): `quant --help` and `quant stage list` <= 0.4 s.
 """
@@ -20,7 +23,9 @@ import argparse
 import compileall
 import os
 import platform
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,6 +78,15 @@ def time_command(argv: list[str], env: dict[str, str], repeats: int) -> tuple[li
     return walls, cpus
 
 
+def instructions(argv: list[str], env: dict[str, str], scratch: str) -> int:
+    """Instructions executed by `argv` (valgrind callgrind's `I refs`), children included."""
+    result = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={scratch}/callgrind.%p", *argv],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return sum(int(n.replace(",", "")) for n in re.findall(r"I\s+refs:\s+([\d,]+)", result.stderr))
+
+
 def describe(times: list[float]) -> str:
     quartiles = statistics.quantiles(times, n=4)
     return f"{statistics.median(times):.3f} ({quartiles[0]:.3f}-{quartiles[2]:.3f})"
@@ -87,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--importtime", action="store_true", help="print the slowest imports of each quant command")
+    parser.add_argument("--instructions", action="store_true", help="count each command's instructions under valgrind")
     args = parser.parse_args()
 
     compile_workspace()
@@ -110,6 +125,12 @@ def main() -> None:
             walls, cpus = time_command(argv, env, args.repeats)
             verdict = "" if target is None else f"<= {target}" + ("  ok" if statistics.median(walls) <= target else "  over")
             print(f"{name:<28} {describe(walls):<22} {describe(cpus):<22} {fastest(walls):<9} {fastest(cpus):<9} {verdict}")
+        if args.instructions:
+            if shutil.which("valgrind") is None:
+                sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+            print(f"\n{'command':<28} instructions (millions)")
+            for name, argv, _ in cases:
+                print(f"{name:<28} {instructions(argv, env, scratch) / 1e6:,.0f}")
         if args.importtime:
             for name, argv, _ in cases[2:]:
                 result = subprocess.run(
