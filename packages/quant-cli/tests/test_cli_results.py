@@ -160,3 +160,12 @@ def test_long_lists_end_with_how_many_more(cli) -> None:
     assert len(winners) <= NARROW
     wide = rendered(render.run_result, document, WIDE)[-1]
     assert len(wide) > len(winners)  # more names where there is room
+
+
+def test_runs_show_of_a_failed_run_says_its_results_are_partial(cli, tmp_path) -> None:
+    marker = tmp_path / "closed"
+    marker.write_text("closed")
+    assert cli("pipeline", "run", "test.gated", "--run-id", "half", "-p", f"test.gate.marker={marker}").exit_code == 4
+    shown = cli("runs", "show", "half").stdout.splitlines()
+    assert "results of the steps it finished (the run failed):" in shown
+    assert shown[-1].startswith("numbers: artifact application/json")  # what toy.seed produced

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from quant_cli.cells import STATUS_STYLES, fmt_duration, fmt_value, key_values, line, say, status_text  # noqa: F401  (re-exported)
-from quant_cli.results_view import draw_results
+from quant_cli.results_view import draw_results, has_results
 from quant_cli.run_ids import short_id
 from quant_cli.tables import Column, fit_table
 
@@ -290,7 +290,9 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
     ledger_table(console, "ledger", document["ledger"])
     for sleeve in document["sleeves"]:
         ledger_table(console, f"sleeve run {sleeve['run_id']} ({sleeve['status']})", sleeve["ledger"])
-    if document.get("results"):
+    if has_results(document.get("results")):
+        if manifest["status"] != "succeeded":
+            say(console, f"results of the steps it finished (the run {manifest['status']}):", "yellow")
         draw_results(console, document["results"])
 
 

@@ -79,6 +79,14 @@ def metrics_of(*sources: Mapping[str, Any]) -> list[Metric]:
     return [*METRICS, *extra]
 
 
+#: Entries of `results` that describe it rather than hold a result.
+RESULT_LABELS = ("view", "stage", "sleeve_figures", "notes")
+
+
+def has_results(results: Mapping[str, Any] | None) -> bool:
+    return bool(results) and any(v for k, v in results.items() if k not in RESULT_LABELS)
+
+
 def draw_results(console: Console, results: Mapping[str, Any]) -> None:
     """The results of a run, last thing on screen: what the user came for."""
     if results.get("sleeves"):

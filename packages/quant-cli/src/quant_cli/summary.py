@@ -57,11 +57,22 @@ def results_document(registry: StageRegistry, target: str, context: RunContext) 
     else:
         view, fields = "run", []
     data = context.model_dump(mode="json")
-    present = {f: _field_value(data, f) for f in fields}
-    present = {f: v for f, v in present.items() if v not in (None, {}, [])}
-    results: dict[str, Any] = {"view": view, "stage": target if view == "stage" else None}
+    present = _present(data, fields)
+    stage = target if view == "stage" else None
+    if not present and view != "stage":
+        # Nothing of the view's own (a pipeline that failed early, or one of other stages): what
+        # the last stage that ran produced (the context records each stage's params in order).
+        stage = next((s for s in reversed(list(context.params)) if s in registry), None)
+        present = _present(data, stage_output_fields(registry, stage)) if stage else {}
+    results: dict[str, Any] = {"view": view, "stage": stage}
     results.update(_sections(present, context))
     return results
+
+
+def _present(data: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """The fields that hold something."""
+    values = {f: _field_value(data, f) for f in fields}
+    return {f: v for f, v in values.items() if v not in (None, {}, [])}
 
 
 def _field_value(data: Mapping[str, Any], field: str) -> Any:
