@@ -27,7 +27,7 @@ def runs_that_fit(sdk: QuantSDK, context: RunContext, wanted_kind: str) -> tuple
         parent = record.read_manifest().parent_run_id if record.exists() else None
         if parent:
             return f"run {context.run_id} is a sleeve of the meta run {parent}", [parent]
-        manifests = sdk.list_runs()
+        manifests = sdk.scan_runs().manifests  # a damaged run elsewhere is no reason to suggest none
         parents = {m.parent_run_id for m in manifests if m.parent_run_id}
         latest = [m.run_id for m in manifests if m.run_id in parents][:SUGGESTED_META_RUNS]
         return "meta runs (the latest)", latest

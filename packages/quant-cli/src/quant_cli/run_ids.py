@@ -66,4 +66,6 @@ def resolve_run_id(sdk: QuantSDK, reference: str) -> str:
     """The full id of the recorded run `reference` names."""
     if sdk.record(reference).exists():  # the common case costs one stat, not a listing
         return reference
-    return match_run_id(reference, (m.run_id for m in sdk.list_runs()))
+    # scan_runs, not list_runs: one damaged manifest elsewhere in the store must not stop a prefix
+    # from naming a readable run (`quant store verify` reports the damage).
+    return match_run_id(reference, (m.run_id for m in sdk.scan_runs().manifests))
