@@ -43,7 +43,7 @@ FENCE = re.compile(r"^```(?P<language>[\w+-]*)\s*$")
 COMMAND_TIMEOUT_S = 1200
 NARROW = 80
 #: Lines that are never wrapped on purpose, so that they stay copyable.
-COPYABLE = ("run id:", "record:", "report:")
+COPYABLE = ("run id:", "record:", "report:", "store:")
 SHELL_PRELUDE = (
     "set -euo pipefail\n"
     'uv() { if [ "$1" != run ]; then echo "README test: only \'uv run\' can run here" >&2; return 2; fi; shift; "$@"; }\n'
