@@ -110,6 +110,9 @@ def cli(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def skills(session: nox.Session) -> None:
     install_wheels(session, "quant-skills")
+    # skills-ref: the Agent Skills format's reference validator, which the skills tests run next
+    # to the project's own.
+    session.install("skills-ref")
     run_tests(session, "quant-skills")
 
 
@@ -147,5 +150,6 @@ def all_packages(session: nox.Session) -> None:
         session, "quant-core[otlp,prometheus]", "quant-stages", "quant-cli", "quant-skills",
         "quant-compute-ray", "quant-flows-prefect", "quant-flows-dbos",
     )
-    session.install("skfolio")  # the reference the HRP tests compare against
+    # skfolio: the reference the HRP tests compare against; skills-ref: the skills format's validator
+    session.install("skfolio", "skills-ref")
     session.run("pytest", "-q", *session.posargs)

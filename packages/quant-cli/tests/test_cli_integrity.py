@@ -55,6 +55,11 @@ def test_runs_list_names_a_garbage_manifest_and_lists_the_other_runs(cli, home: 
     assert drawn.exit_code == 0 and "1 damaged run(s)" in drawn.stdout and "good" in drawn.stdout
     assert "manifest.json" in drawn.stdout
 
+    # A run id prefix still names the readable run (issue 15's prefixes over issue 12's damage).
+    shown = cli("runs", "show", "good.al", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert _json(shown)["run_id"] == "good.alpha"
+
 
 def test_runs_show_names_a_garbage_sleeve_ledger_line_and_resume_still_works(cli, home: Path) -> None:
     cli(*TOY_DEMO, "--run-id", "meta", "--json")

@@ -207,6 +207,11 @@ def real_command_tree() -> TyperGroup:
     return typer.main.get_command(build_app(lambda home: QuantSDK(home=home)))
 
 
+def subcommand(group: TyperGroup, name: str) -> Any:
+    """The subcommand `name` of `group` (the root loads its commands on first use)."""
+    return group.get_command(typer.Context(group), name)
+
+
 def option_names(command: Any) -> set[str]:
     return {name for param in command.params for name in (*param.opts, *param.secondary_opts) if name.startswith("-")}
 
@@ -223,16 +228,17 @@ def check_mention(root: TyperGroup, text: str) -> str | None:
             index += 1
         elif token.startswith("-"):
             options.append(token.split("=", 1)[0])
-        elif not words or (len(words) == 1 and isinstance(root.commands.get(words[0]), TyperGroup)):
+        elif not words or (len(words) == 1 and isinstance(subcommand(root, words[0]), TyperGroup)):
             words.append(token)
         index += 1
     command: Any = root
     for word in words:
         if not isinstance(command, TyperGroup):
             break
-        if word not in command.commands:
-            return f"no command {word!r} under {command.name!r} (have {sorted(command.commands)})"
-        command = command.commands[word]
+        found = subcommand(command, word)
+        if found is None:
+            return f"no command {word!r} under {command.name!r} (have {command.list_commands(typer.Context(command))})"
+        command = found
     allowed = option_names(command) | option_names(root) | GLOBAL_FLAGS
     unknown = [o for o in options if o not in allowed]
     return f"unknown option(s) {unknown} for {' '.join(words)}" if unknown else None

@@ -22,6 +22,7 @@ from rich.text import Text
 from quant_cli import render
 from quant_cli.options import DbosDatabaseUrlOption
 from quant_cli.output import emit
+from quant_cli.run_ids import resolve_run_id
 from quant_cli.state import CliState, get_state
 
 PACKAGE = "quant_flows_dbos"
@@ -75,13 +76,16 @@ def add_show_state(state: CliState, document: dict[str, Any], database_url: str 
 
 def cancel_run(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id (see `quant runs list`).")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN", help="Run id, or a unique prefix or short id of one (see `quant runs list`)."),
+    ],
     dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
     """Cancel a run's pending DBOS workflow (and its pending sleeves). What it finished is kept:
     `quant runs resume RUN` continues it."""
     state = get_state(ctx)
     sdk = state.sdk()
+    run_id = resolve_run_id(sdk, run_id)
     manifest = sdk.record(run_id).read_manifest()
     operations = _operations([manifest])
     if operations is None:

@@ -16,6 +16,9 @@ from quant_core.registry import StageRegistry
 from quant_core.sdk import QuantSDK, RunResult
 from quant_core.stage import StageSpec
 
+from quant_cli.run_ids import short_id
+from quant_cli.summary import results_document
+
 
 
 def first_paragraph(text: str) -> str:
@@ -34,7 +37,7 @@ def stage_summary(spec: StageSpec) -> dict[str, Any]:
         "context_kind": spec.context_kind,
         "retries": spec.retries,
         "description": first_paragraph(spec.description),
-        "params": sorted(spec.input_schema.get("properties", {})),
+        "params": spec.param_names,
     }
 
 
@@ -163,11 +166,26 @@ def run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
         "sleeves": sleeves,
         "outputs": result.context.model_dump(mode="json", exclude={"audit_trail"}),
         "audit_events": len(result.context.audit_trail),
+        "results": results_document(sdk.registry, result.target, result.context),
     }
 
 
-def manifest_summary(manifest: RunManifest) -> dict[str, Any]:
-    return manifest.model_dump(mode="json")
+def manifest_summary(manifest: RunManifest, sleeve_runs: list[str] | None = None) -> dict[str, Any]:
+    """A run as `quant runs list` gives it: its manifest, its short id, its sleeve runs' ids."""
+    return manifest.model_dump(mode="json") | {"short_id": short_id(manifest.run_id), "sleeve_runs": sleeve_runs or []}
+
+
+def run_listing(manifests: list[RunManifest], include_sleeves: bool) -> list[dict[str, Any]]:
+    """Newest first; sleeve runs (named by their meta run in `sleeve_runs`) only when asked."""
+    children: dict[str, list[str]] = {}
+    for manifest in manifests:
+        if manifest.parent_run_id is not None:
+            children.setdefault(manifest.parent_run_id, []).append(manifest.run_id)
+    return [
+        manifest_summary(m, sorted(children.get(m.run_id, [])))
+        for m in manifests
+        if include_sleeves or m.parent_run_id is None
+    ]
 
 
 def sleeve_manifests(
@@ -221,4 +239,12 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
         "ledger": ledger,
         "sleeves": sleeves,
         "damaged": [problem.to_json() for problem in damaged],
+        "results": recorded_results(sdk, record, manifest),
     }
+
+
+def recorded_results(sdk: QuantSDK, record: RunRecord, manifest: RunManifest) -> dict[str, Any] | None:
+    """The results of the context the run last recorded (None before its first step)."""
+    if len(record.context_names()) < 2:  # only its input: no step has run
+        return None
+    return results_document(sdk.registry, manifest.target, record.last_context())

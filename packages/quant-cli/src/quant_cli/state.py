@@ -7,15 +7,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
-from quant_core.config import QuantConfig
-from quant_core.home import QuantHome
-from quant_core.sdk import QuantSDK
 from rich.console import Console
 
-SdkFactory = Callable[[QuantHome], QuantSDK]
+if TYPE_CHECKING:
+    from quant_core.config import QuantConfig
+    from quant_core.home import QuantHome
+    from quant_core.sdk import QuantSDK
+
+SdkFactory = Callable[["QuantHome"], "QuantSDK"]
 """Builds the SDK for a resolved home. `main()` uses `QuantSDK(home=home)`; tests inject a toy one."""
 
 
@@ -37,6 +39,8 @@ class CliState:
         """The deployment's configuration with this command line's flags over it (read on first
         use: `--help` never reads it, a broken file fails only the commands that need it)."""
         if self._config is None:
+            from quant_core.config import QuantConfig
+
             flags = {"home": ("--home", str(self.home_flag))} if self.home_flag is not None else None
             self._config = QuantConfig.load(flags=flags)
         return self._config

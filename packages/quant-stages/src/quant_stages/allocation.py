@@ -75,6 +75,20 @@ def allocate_atoms(
     return table, result
 
 
+#: Positions listed inline in `allocation.top_weights` (the whole table is the weights artifact).
+TOP_WEIGHTS = 10
+
+
+def top_weights(table: pd.DataFrame, count: int = TOP_WEIGHTS) -> list[dict[str, Any]]:
+    """The `count` largest positions by weight (ties by atom), as small JSON rows: what a reader
+    of the context (the CLI, an agent) sees of the allocation without decoding the artifact."""
+    ranked = table.sort_values(["weight", "atom"], ascending=[False, True], kind="stable").head(count)
+    return [
+        {"symbol": r.symbol, "weight": float(r.weight), "direction": r.direction, "cluster": r.cluster}
+        for r in ranked.itertuples()
+    ]
+
+
 def allocation_record(result: AllocationResult) -> dict[str, Any]:
     return {
         "engine": result.engine, "requested_engine": result.requested_engine,

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from quant_cli import render
 from quant_cli.output import emit
+from quant_cli.tables import Column
 from quant_cli.state import get_state
 
 
@@ -42,13 +43,16 @@ def show(ctx: typer.Context) -> None:
     emit(state, config_document(state.config(), state.sdk()), draw_config)
 
 
+SETTINGS_COLUMNS = (Column("setting"), Column("value", wrap=True), Column("from"), Column("environment", 2))
+
+
 def draw_config(console: Console, document: dict[str, Any]) -> None:
     render.line(console, f"config file: {document['file'] or 'none (defaults and environment only)'}")
     rows = [
-        {"setting": key, "value": row["value"], "from": row["source"], "environment": row["env"]}
+        (key, render.fmt_value(row["value"]), row["source"], render.fmt_value(row["env"]))
         for key, row in document["settings"].items()
     ]
-    console.print(render.generic_table("settings", rows, first=("setting", "value", "from", "environment")))
+    render.titled(console, "settings", SETTINGS_COLUMNS, rows)
     executor = document["executor"]
     if executor["installed"]:
         options = ", ".join(f"{k}={v}" for k, v in executor["options"].items()) or "none"

@@ -44,5 +44,7 @@ def serve_metrics(
         server.shutdown()
 
 
-def register(app: typer.Typer) -> None:
+def build() -> typer.Typer:
+    app = typer.Typer(add_completion=False)
     app.command("serve-metrics")(serve_metrics)
+    return app

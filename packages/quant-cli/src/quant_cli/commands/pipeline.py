@@ -93,7 +93,7 @@ def run_pipeline(
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Inspect and run pipelines.", no_args_is_help=True)
+    app = typer.Typer(help="Inspect and run pipelines.", no_args_is_help=True, add_completion=False)
     app.command("list")(list_pipelines)
     app.command("show")(show_pipeline)
     app.command("run")(run_pipeline)

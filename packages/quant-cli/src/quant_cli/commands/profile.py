@@ -44,7 +44,7 @@ def show_profile(
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Inspect profiles (named parameter sets).", no_args_is_help=True)
+    app = typer.Typer(help="Inspect profiles (named parameter sets).", no_args_is_help=True, add_completion=False)
     app.command("list")(list_profiles)
     app.command("show")(show_profile)
     return app

@@ -61,11 +61,13 @@ def gc(
 
 def draw_verify(console: Console, document: dict[str, Any]) -> None:
     checked = document["checked"]
-    summary = (
+    # The path on a line of its own, kept whole (copyable); the counts fit an 80-column terminal.
+    render.line(console, f"store: {document['root']}")
+    render.line(
+        console,
         f"checked {checked['artifacts']} artifact(s), {checked['cache_entries']} cache entr(y/ies), "
-        f"{checked['runs']} run(s) under {document['root']}"
+        f"{checked['runs']} run(s)",
     )
-    render.line(console, summary)
     findings = document["findings"]
     if findings:
         table = Table(title=f"{len(findings)} finding(s)", title_justify="left")
@@ -82,7 +84,7 @@ def draw_verify(console: Console, document: dict[str, Any]) -> None:
         render.line(console, "clean" if not findings else "clean (only torn last lines, which resume drops)")
     else:
         hint = "" if document["repaired"] else " (`quant store verify --repair` removes damaged artifacts and cache entries)"
-        render.line(console, f"damaged: {document['damaged']} file(s){hint}")
+        render.say(console, f"damaged: {document['damaged']} file(s){hint}")
 
 
 def draw_gc(console: Console, document: dict[str, Any]) -> None:

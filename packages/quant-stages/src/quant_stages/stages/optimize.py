@@ -21,7 +21,10 @@ class Optimize(Stage[SelectionContext]):
     """
 
     id = "allocation.optimize"
-    version = "2"  # 2: data-defined asset order (permutation invariant); HRP bounds inside the bisection
+    # 2 (issue 16): data-defined asset order (permutation invariant); HRP bounds inside the bisection.
+    # 2 (issue 15, made in parallel): `allocation.top_weights`, the largest positions inline.
+    # 3: both of those changes together.
+    version = "3"
     tags = ("allocation",)
     context_type = SelectionContext
     Params = AllocationParams
@@ -31,7 +34,7 @@ class Optimize(Stage[SelectionContext]):
         allocation: dict
 
     def execute(self, context: SelectionContext) -> SelectionContext:
-        from quant_stages.allocation import allocate_atoms, allocation_record
+        from quant_stages.allocation import allocate_atoms, allocation_record, top_weights
         from quant_stages.frames import get_frame, put_frame
 
         atom_returns = get_frame(self.artifacts, context.artifacts.get("atom_returns"), what="atom returns (run selection.synthesis first)")
@@ -39,7 +42,7 @@ class Optimize(Stage[SelectionContext]):
         asset_ppy = features["periods_per_year"].to_dict() if features is not None else None
         table, result = allocate_atoms(self.params, atom_returns, context.strategy_atoms, context.clusters, asset_ppy)
         ref = put_frame(self.artifacts, table)
-        record = allocation_record(result) | {"positions": len(table)}
+        record = allocation_record(result) | {"positions": len(table), "top_weights": top_weights(table)}
         return context.model_copy(update={
             "weights": ref, "allocation": record, "artifacts": context.with_artifacts(weights=ref),
         })
