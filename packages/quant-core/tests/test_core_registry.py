@@ -3,7 +3,7 @@ facade, loud entry points) and pipeline validation at registration."""
 
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint
+from importlib.metadata import EntryPoint, EntryPoints
 
 import pytest
 
@@ -30,9 +30,13 @@ from quant_core.testing import TOY_STAGES, Noop, ScaleNumbers, SeedNumbers, toy_
 
 
 def _fake_entry_points(table: dict[str, list[EntryPoint]], calls: list[str]):
-    def entry_points(*, group: str) -> list[EntryPoint]:
-        calls.append(group)
-        return list(table.get(group, []))
+    """`importlib.metadata.entry_points` over `table`; `calls` records each scan (the group asked
+    for, or "all")."""
+
+    def entry_points(**selection: str) -> EntryPoints:
+        calls.append(selection.get("group", "all"))
+        everything = EntryPoints(ep for group in table.values() for ep in group)
+        return everything.select(**selection) if selection else everything
 
     return entry_points
 
@@ -142,15 +146,14 @@ def test_default_registry_loads_entry_points_on_first_use_only(
     assert calls == []  # nothing is read at import or before first use
 
     assert StageRegistry.get("toy.seed") is SeedNumbers.SPEC
-    assert calls == [STAGES_GROUP, PIPELINES_GROUP]  # executors are read when one is asked for
+    assert calls == ["all"]  # one scan gives the stages, the pipelines and the executors
     default = StageRegistry.default()
     assert default is StageRegistry.default()
-    assert calls == [STAGES_GROUP, PIPELINES_GROUP]  # loaded once
     assert default.get_pipeline("toy.portfolio").steps[0] == StageStep(stage="toy.seed")
     # executors are known by name; their module is imported only when asked for
     assert default.executor_names() == ["lazy", "local"]
     assert default.executor_names() == ["lazy", "local"]
-    assert calls == [STAGES_GROUP, PIPELINES_GROUP, EXECUTORS_GROUP]  # read once
+    assert calls == ["all"]  # loaded once
     assert isinstance(default.executor_factory("local")(runtime=None), LocalExecutor)
     with pytest.raises(EntryPointError) as caught:
         default.executor_factory("lazy")
@@ -164,7 +167,7 @@ def test_a_broken_stage_entry_point_raises_an_error_naming_it(
     broken = EntryPoint(name="broken_stages", value="no_such_module_qc:Stages", group=STAGES_GROUP)
     monkeypatch.setattr(
         entrypoints_module, "group_entry_points",
-        lambda group: [broken] if group == STAGES_GROUP else [],
+        lambda group, installed=None: [broken] if group == STAGES_GROUP else [],
     )
     with pytest.raises(EntryPointError) as caught:
         StageRegistry.get("toy.seed")
@@ -183,7 +186,7 @@ def test_an_entry_point_giving_the_wrong_kind_of_object_is_an_error(
     wrong = EntryPoint(name="wrong", value="quant_core.testing:TOY_PORTFOLIO", group=STAGES_GROUP)
     monkeypatch.setattr(
         entrypoints_module, "group_entry_points",
-        lambda group: [wrong] if group == STAGES_GROUP else [],
+        lambda group, installed=None: [wrong] if group == STAGES_GROUP else [],
     )
     with pytest.raises(EntryPointError, match="'wrong'.*expected a Stage class or StageSpec"):
         StageRegistry.list_stages()

@@ -18,6 +18,7 @@ from quant_core.entrypoints import (
     PIPELINES_GROUP,
     STAGES_GROUP,
     group_entry_points,
+    installed_entry_points,
     iter_loaded,
     load_entry_point,
 )
@@ -62,9 +63,9 @@ class StageRegistry:
         self._executors: dict[str, Callable[..., Any] | EntryPoint] = {}
         self._validators: dict[str, ParamsValidator] = {}
         self._executors["local"] = _local_executor
-        #: Whether the `quant.executors` entry points are still to be read (on first use: listing
-        #: or running stages in-process never needs them, and each read scans every installed
-        #: distribution's metadata).
+        #: Whether the `quant.executors` entry points are still to be read: a registry rebuilt in
+        #: another process (`__reduce__`) reads them on first use, as a worker running stages
+        #: never asks for an executor and each read scans every installed distribution's metadata.
         self._executor_entry_points_pending = False
 
     # -- construction -------------------------------------------------------------------------
@@ -72,15 +73,19 @@ class StageRegistry:
     @classmethod
     def from_entry_points(cls) -> StageRegistry:
         """A registry holding every installed stage and pipeline, with executors known by name
-        (an executor's module is imported only when it is asked for)."""
+        (an executor's module is imported only when it is asked for).
+
+        The three groups come from one scan of the installed distributions (the scan, not the
+        group, is what costs)."""
         registry = cls()
-        for _, item in iter_loaded(STAGES_GROUP, _is_stage, "a Stage class or StageSpec"):
+        installed = installed_entry_points()
+        for _, item in iter_loaded(STAGES_GROUP, _is_stage, "a Stage class or StageSpec", installed):
             registry.register(item)
         for _, item in iter_loaded(
-            PIPELINES_GROUP, lambda x: isinstance(x, PipelineSpec), "a PipelineSpec"
+            PIPELINES_GROUP, lambda x: isinstance(x, PipelineSpec), "a PipelineSpec", installed
         ):
             registry.register_pipeline(item)
-        registry._executor_entry_points_pending = True
+        registry._add_executor_entry_points(group_entry_points(EXECUTORS_GROUP, installed))
         return registry
 
     @classmethod
@@ -229,10 +234,14 @@ class StageRegistry:
     def _known_executors(self) -> dict[str, Callable[..., Any] | EntryPoint]:
         """The executors, with the installed ones known by name (their modules not imported)."""
         if self._executor_entry_points_pending:
-            for entry_point in group_entry_points(EXECUTORS_GROUP):
-                self._executors.setdefault(entry_point.name, entry_point)
+            self._add_executor_entry_points(group_entry_points(EXECUTORS_GROUP))
             self._executor_entry_points_pending = False
         return self._executors
+
+    def _add_executor_entry_points(self, entry_points: Iterable[EntryPoint]) -> None:
+        """Know the installed executors by name (a registered one of the same name wins)."""
+        for entry_point in entry_points:
+            self._executors.setdefault(entry_point.name, entry_point)
 
     def executor_names(self) -> list[str]:
         return sorted(self._known_executors())
