@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
 from quant_core.sdk import QuantSDK
+from quant_core.stores.location import (
+    QUANT_STORE_ENV,
+    QUANT_STORE_OPTIONS_ENV,
+    QUANT_STORE_READ_CACHE_ENV,
+    StoreLocation,
+    parse_options,
+)
 
 from quant_cli.commands import data, demo, pipeline, profile, runs, skills, stage
 from quant_cli.group import QuantGroup
@@ -17,7 +25,7 @@ from quant_cli.threads import single_threaded_blas
 
 HELP = (
     "quant: build, run and inspect quantitative portfolio pipelines.\n\n"
-    "The global options --home, --json and --debug may be given anywhere on the line "
+    "The global options --home, --store, --store-options, --json and --debug may be given anywhere on the line "
     "(`quant stage list --json`)."
 )
 
@@ -50,15 +58,35 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
                 help=f"Where runs, artifacts, the cache and profiles live (default: ./{DEFAULT_HOME}).",
             ),
         ] = None,
+        store: Annotated[
+            str | None,
+            typer.Option(
+                "--store", envvar=QUANT_STORE_ENV, show_envvar=True, metavar="PATH|URL",
+                help="Where artifacts and the stage cache live: a path or a URL such as "
+                "s3://bucket/prefix (needs quant-core\\[store]); default: the home.",
+            ),
+        ] = None,
+        store_options: Annotated[
+            str | None,
+            typer.Option(
+                "--store-options", envvar=QUANT_STORE_OPTIONS_ENV, show_envvar=True, metavar="JSON",
+                help='fsspec storage options of a URL store, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\'.',
+            ),
+        ] = None,
         json_output: Annotated[
             bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
         ] = False,
         debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
     ) -> None:
+        resolved_home = QuantHome.resolve(home if home is not None else DEFAULT_HOME, environ={})
         ctx.obj = CliState(
             sdk_factory=sdk_factory,
-            # The environment was read by the --home option; core must not read it again.
-            home=QuantHome.resolve(home if home is not None else DEFAULT_HOME, environ={}),
+            # The environment was read by the --home and --store options; core must not read it again.
+            home=replace(resolved_home, store=StoreLocation.parse(
+                store if store is not None else resolved_home.root,
+                options=parse_options(store_options, source="--store-options") if store_options else None,
+                read_cache=os.environ.get(QUANT_STORE_READ_CACHE_ENV) or None,
+            )),
             json_output=json_output,
             debug=debug,
         )

@@ -15,7 +15,7 @@ from quant_cli.state import CliState
 #: Global flags, and global options that take a value. They belong to the root command, but a
 #: user (or an agent) naturally writes them after the subcommand: `quant stage list --json`.
 GLOBAL_FLAGS = ("--json", "--debug")
-GLOBAL_VALUE_OPTIONS = ("--home",)
+GLOBAL_VALUE_OPTIONS = ("--home", "--store", "--store-options")
 
 
 def hoist_global_options(args: Sequence[str]) -> list[str]:

@@ -64,6 +64,17 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def verified(data: bytes, ref: ArtifactRef, where: object) -> bytes:
+    """`data` if it hashes to `ref.sha256`; else `ArtifactCorruptedError` naming `where` it was
+    read (a file, an object URL). Every store, local or remote, reads through this check."""
+    actual = sha256_hex(data)
+    if actual != ref.sha256:
+        raise ArtifactCorruptedError(
+            f"artifact {where} is corrupted: its content hashes to {actual}, expected {ref.sha256}"
+        )
+    return data
+
+
 class ArtifactStore:
     """Content-addressed bytes on a (possibly shared) file system."""
 
@@ -93,7 +104,10 @@ class ArtifactStore:
         return ref
 
     def exists(self, ref: ArtifactRef) -> bool:
-        return self.path_for(ref.sha256).is_file()
+        return self.has(ref.sha256)
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
 
     def get(self, ref: ArtifactRef) -> bytes:
         path = self.path_for(ref.sha256)
@@ -103,13 +117,7 @@ class ArtifactStore:
             raise ArtifactNotFoundError(
                 f"artifact {ref.sha256} ({ref.media_type}) is not in the store at {self.root}"
             ) from None
-        actual = sha256_hex(data)
-        if actual != ref.sha256:
-            raise ArtifactCorruptedError(
-                f"artifact {path} is corrupted: its content hashes to {actual}, "
-                f"expected {ref.sha256}"
-            )
-        return data
+        return verified(data, ref, path)
 
     def put_json(self, value: Any) -> ArtifactRef:
         return self.put(canonical_json(value), JSON_MEDIA_TYPE)

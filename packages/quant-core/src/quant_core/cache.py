@@ -63,11 +63,22 @@ class StageCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
+    def where(self, key: str) -> str:
+        """Where the entry for `key` is kept (for messages)."""
+        return str(self._path(key))
+
+    def _read(self, key: str) -> bytes:
+        """The stored entry's bytes; FileNotFoundError when there is none."""
+        return self._path(key).read_bytes()
+
+    def _write(self, key: str, data: bytes) -> None:
+        write_atomic(self._path(key), data)
+
     def get(self, key: str, store: ArtifactStore) -> CacheEntry | None:
         """The entry for `key`, or None when absent or when an artifact it names is gone."""
-        path = self._path(key)
+        path = self.where(key)
         try:
-            raw = path.read_bytes()
+            raw = self._read(key)
         except FileNotFoundError:
             return None
         try:
@@ -81,12 +92,12 @@ class StageCache:
                 f"force=True to rewrite it"
             ) from None
         for sha in iter_artifact_shas(entry.delta):
-            if not store.path_for(sha).is_file():
+            if not store.has(sha):
                 return None
         return entry
 
     def put(self, key: str, entry: CacheEntry) -> None:
-        write_atomic(self._path(key), entry.model_dump_json().encode())
+        self._write(key, entry.model_dump_json().encode())
 
 
 def context_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -49,7 +49,7 @@ class Runtime:
 
     @functools.cached_property
     def cache(self) -> StageCache:
-        return StageCache(self.home.cache_dir)
+        return self.home.stage_cache()
 
     def record(self, run_id: str) -> RunRecord:
         return RunRecord(self.home.runs_dir, run_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,6 +35,7 @@ from quant_core.records import (
     validate_run_id,
 )
 from quant_core.registry import StageRegistry
+from quant_core.stores.location import StoreLocation
 from quant_core.uri import QuantURI, parse_uri
 
 
@@ -75,10 +76,18 @@ class QuantSDK:
         registry: StageRegistry | None = None,
         profiles: ProfileCatalog | None = None,
         versions: Mapping[str, str] | None = None,
+        *,
+        store: str | os.PathLike[str] | StoreLocation | None = None,
+        store_options: Mapping[str, Any] | None = None,
     ) -> None:
         """`versions` (distribution -> version, written to every run manifest) is read from the
-        installed packages once, on first use, unless given."""
-        self.home = home if isinstance(home, QuantHome) else QuantHome.resolve(home)
+        installed packages once, on first use, unless given. `store` is where artifacts and the
+        cache live (a path or a URL such as `s3://bucket/prefix`, with fsspec `store_options`);
+        default `$QUANT_STORE`, else the home."""
+        if isinstance(home, QuantHome):
+            self.home = home if store is None else replace(home, store=_location(store, store_options))
+        else:
+            self.home = QuantHome.resolve(home, store=store, store_options=store_options)
         self._registry = registry
         self._profiles = profiles
         self._versions = dict(versions) if versions is not None else None
@@ -318,3 +327,7 @@ class QuantSDK:
             run_id=run_id, kind=manifest.kind, target=manifest.target, status=manifest.status,
             context=output, record=record.path, ledger=ledger, manifest=manifest,
         )
+
+
+def _location(store: str | os.PathLike[str] | StoreLocation, options: Mapping[str, Any] | None) -> StoreLocation:
+    return store if isinstance(store, StoreLocation) else StoreLocation.parse(store, options=options)

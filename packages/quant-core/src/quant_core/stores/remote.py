@@ -1,0 +1,190 @@
+"""The artifact store and the stage cache on object storage (or any file system fsspec serves).
+
+Same methods and the same guarantees as the local `ArtifactStore` and `StageCache`:
+
+- publication is atomic: bytes are written under a temporary key below `<location>/.tmp/`, then
+  moved to their final key, so a reader never sees part of an object at its name (on object
+  stores a move is a server-side copy; a crash leaves only a stray temporary object);
+- putting bytes already published is a no-op, and two writers of the same artifact write the same
+  bytes under the same name: content addressing makes the race harmless;
+- every read is checked against its sha256, as on disk; a remote artifact read once is kept in the
+  machine's bounded read-through cache (`ReadCache`), so repeated reads stay off the network.
+
+fsspec (and s3fs for `s3://`) come from the `quant-core[store]` extra and are imported here only.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from quant_core.artifacts import JSON_MEDIA_TYPE, ArtifactRef, verified
+from quant_core.cache import StageCache
+from quant_core.errors import ArtifactNotFoundError, ParamValidationError
+from quant_core.hashing import canonical_json
+from quant_core.stores.location import StoreLocation
+from quant_core.stores.read_cache import ReadCache
+
+TEMPORARY_FOLDER = ".tmp"
+
+
+class RemoteFiles:
+    """One store location's file system, with atomic publication. Pickles as its location."""
+
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        self.fs, self.root = _open_filesystem(location)
+
+    def __reduce__(self):
+        return (type(self), (self.location,))
+
+    def path(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
+
+    def url(self, path: str) -> str:
+        return f"{self.location.scheme}://{path}"
+
+    def read(self, path: str) -> bytes:
+        """The object's bytes; FileNotFoundError when there is none."""
+        return self.fs.cat_file(path)
+
+    def size(self, path: str) -> int | None:
+        try:
+            return int(self.fs.info(path)["size"])
+        except FileNotFoundError:
+            return None
+
+    def exists(self, path: str) -> bool:
+        return self.size(path) is not None
+
+    def publish(self, path: str, data: bytes) -> None:
+        """Write `data` at `path` so that readers see either nothing or the whole object."""
+        temporary = self.path(TEMPORARY_FOLDER, secrets.token_hex(16))
+        self._write(temporary, data)
+        try:
+            self.fs.mv(temporary, path)
+        except BaseException:
+            self._discard(temporary)
+            raise
+
+    def _write(self, path: str, data: bytes) -> None:
+        try:
+            self.fs.pipe_file(path, data)
+        except FileNotFoundError:  # a file system with real folders (sftp, local): make them
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.pipe_file(path, data)
+
+    def _discard(self, path: str) -> None:
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:  # never written, or already moved
+            pass
+
+
+class RemoteArtifactStore:
+    """Content-addressed bytes at `<location>/artifacts/<sha[:2]>/<sha>`; the methods of
+    `ArtifactStore`. Pickles as its location: a worker rebuilds it from the driver's URL."""
+
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        self.files = RemoteFiles(location)
+        self.root = location.join("artifacts")
+        self.reads = ReadCache(location.read_cache_dir(), location.read_cache_bytes)
+
+    def __repr__(self) -> str:
+        return f"RemoteArtifactStore({self.root!r})"
+
+    def __reduce__(self):
+        return (type(self), (self.location,))
+
+    def _path(self, sha256: str) -> str:
+        return self.files.path("artifacts", sha256[:2], sha256)
+
+    def url_for(self, sha256: str) -> str:
+        return self.files.url(self._path(sha256))
+
+    def put(self, data: bytes, media_type: str) -> ArtifactRef:
+        ref = ArtifactRef.for_bytes(data, media_type)
+        path = self._path(ref.sha256)
+        # A stored object of another size is damage (the name is the content): publish again.
+        if self.files.size(path) != ref.size:
+            self.files.publish(path, data)
+        self.reads.keep(ref, data)
+        return ref
+
+    def has(self, sha256: str) -> bool:
+        return self.files.exists(self._path(sha256))
+
+    def exists(self, ref: ArtifactRef) -> bool:
+        return self.has(ref.sha256)
+
+    def get(self, ref: ArtifactRef) -> bytes:
+        held = self.reads.get(ref)
+        if held is not None:
+            return held
+        path = self._path(ref.sha256)
+        try:
+            data = self.files.read(path)
+        except FileNotFoundError:
+            raise ArtifactNotFoundError(
+                f"artifact {ref.sha256} ({ref.media_type}) is not in the store at {self.root}"
+            ) from None
+        verified(data, ref, self.files.url(path))
+        self.reads.keep(ref, data)
+        return data
+
+    def put_json(self, value: Any) -> ArtifactRef:
+        return self.put(canonical_json(value), JSON_MEDIA_TYPE)
+
+    def get_json(self, ref: ArtifactRef) -> Any:
+        import json
+
+        return json.loads(self.get(ref))
+
+
+class RemoteStageCache(StageCache):
+    """The stage cache at `<location>/cache/<key[:2]>/<key>.json`, entries published atomically."""
+
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        self.files = RemoteFiles(location)
+        self.root = location.join("cache")  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return (type(self), (self.location,))
+
+    def _entry_path(self, key: str) -> str:
+        return self.files.path("cache", key[:2], f"{key}.json")
+
+    def where(self, key: str) -> str:
+        return self.files.url(self._entry_path(key))
+
+    def _read(self, key: str) -> bytes:
+        return self.files.read(self._entry_path(key))
+
+    def _write(self, key: str, data: bytes) -> None:
+        self.files.publish(self._entry_path(key), data)
+
+
+def _open_filesystem(location: StoreLocation) -> tuple[Any, str]:
+    try:
+        import fsspec
+    except ImportError:
+        raise ParamValidationError(
+            f"store {location.url!r} is a URL: install quant-core[store] (fsspec, s3fs) to use it",
+            param="store", value=location.url, rule="store-extra",
+        ) from None
+    try:
+        fs, root = fsspec.core.url_to_fs(location.url, **dict(location.options))
+    except ValueError as exc:  # an unknown protocol
+        raise ParamValidationError(
+            f"store {location.url!r}: {exc}", param="store", value=location.url, rule="protocol"
+        ) from None
+    except ImportError as exc:  # a known protocol whose package is missing (gcsfs, adlfs)
+        raise ParamValidationError(
+            f"store {location.url!r}: {exc}", param="store", value=location.url, rule="store-extra"
+        ) from None
+    return fs, root.rstrip("/")
+
+
+__all__ = ["RemoteArtifactStore", "RemoteFiles", "RemoteStageCache"]
