@@ -23,7 +23,8 @@ def test_selection_full_vetoes_every_planted_bad_asset_with_its_reason(sdk, cata
     market = catalog.get("synthetic").load(data["dataset_params"])
     roles = {c.symbol: c.model_extra["synthetic_role"] for c in market.candidates}
 
-    context = sdk.run_pipeline("selection.full", profile=profile).context
+    # clusters and vetoes of 120+ assets are kept as artifacts: read them back inline
+    context = sdk.expanded(sdk.run_pipeline("selection.full", profile=profile).context)
 
     pool = sdk.home.artifact_store().get_json(context.raw_pool)
     assert {c["symbol"]: c["synthetic_role"] for c in pool} == roles  # nothing dropped at ingestion

@@ -7,12 +7,13 @@ import inspect
 from collections.abc import Iterable
 from typing import Any
 
-from quant_core.context import MetaContext, RunContext
+from quant_core.context import MetaContext, RunContext, context_from_data
 from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep, is_fan_out_step
 from quant_core.profiles import ResolvedProfile
-from quant_core.records import LedgerEntry, RunManifest, child_records, latest_attempts
+from quant_core.records import LedgerEntry, RunManifest, RunRecord, child_records, latest_attempts
 from quant_core.registry import StageRegistry
 from quant_core.sdk import QuantSDK, RunResult
+from quant_core.spill import expanded_document
 from quant_core.stage import StageSpec
 
 
@@ -159,7 +160,7 @@ def run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
         "cache_hits": sum(1 for r in counted if r["cache_hit"]),
         "stages": stages,
         "sleeves": sleeves,
-        "outputs": result.context.model_dump(mode="json", exclude={"audit_trail"}),
+        "outputs": expanded_document(sdk.home.artifact_store(), result.context, exclude={"audit_trail"}),
         "audit_events": len(result.context.audit_trail),
     }
 
@@ -190,6 +191,7 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
             "profile": m.profile,
             "record": str(sleeve.path),
             "ledger": [ledger_row(e) for e in sleeve.read_ledger()],
+            "context": last_context_document(sdk, sleeve),
         }
         for m in sleeve_manifests(sdk, run_id)
         for sleeve in [sdk.record(m.run_id)]
@@ -199,5 +201,15 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
         "record": str(record.path),
         "manifest": manifest.model_dump(mode="json"),
         "ledger": [ledger_row(e) for e in record.read_ledger()],
+        "context": last_context_document(sdk, record),
         "sleeves": sleeves,
     }
+
+
+def last_context_document(sdk: QuantSDK, record: RunRecord) -> dict[str, Any]:
+    """The context after the last step the run reached, collections and audit data inline ({}
+    when the run recorded none)."""
+    entries = record.context_entries()
+    if not entries:
+        return {}
+    return expanded_document(sdk.home.artifact_store(), context_from_data(entries[-1][1]))

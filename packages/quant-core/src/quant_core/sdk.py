@@ -319,6 +319,13 @@ class QuantSDK:
         record.read_manifest()  # a clear RunNotFoundError for an unknown id
         return record.last_context()
 
+    def expanded(self, context: RunContext) -> RunContext:
+        """`context` with every collection that was kept as an artifact (clusters, vetoes, ...
+        at large universes) and every audit event's full data back inline."""
+        from quant_core.spill import expanded
+
+        return expanded(self.home.artifact_store(), context)
+
     def _result(self, run_id: str, output: RunContext) -> RunResult:
         record = self.record(run_id)
         manifest = record.read_manifest()
