@@ -1,5 +1,4 @@
-"""Fixtures of the store tests: one local S3 server per test session, a fresh bucket per test, and
-profiles small enough for `portfolio.full` to run in seconds."""
+"""Fixtures of the store tests: one local S3 server per test session and a fresh bucket per test."""
 
 from __future__ import annotations
 
@@ -12,16 +11,10 @@ from pathlib import Path
 import pytest
 
 _HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:  # --import-mode=importlib: make s3server importable by name
+if _HERE not in sys.path:  # --import-mode=importlib: make storekit importable by name
     sys.path.append(_HERE)
 
-from s3server import CREDENTIALS, S3Server, start_s3_server  # noqa: E402
-
-SLEEVE_PROFILE = (
-    '[data]\ndataset = "synthetic"\nparams = { seed = 3, n_assets = 24, n_days = 500 }\n'
-    '[stages."selection.policy"]\nmin_history = 100\n'
-    '[stages."allocation.backtest"]\ntrain = 200\ntest = 60\n'
-)
+from storekit import CREDENTIALS, S3Server, start_s3_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +42,3 @@ def bucket(s3_server: S3Server) -> str:
     name = f"quant-{secrets.token_hex(4)}"
     s3_server.create_bucket(name)
     return name
-
-
-def write_profiles(home: Path) -> None:
-    (home / "profiles").mkdir(parents=True, exist_ok=True)
-    (home / "profiles" / "tiny_sleeve.toml").write_text(SLEEVE_PROFILE)

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_profiles
 from quant_core import QuantSDK
 from quant_core.errors import ArtifactCorruptedError
 from quant_core.stores import StoreLocation
 from typer.testing import CliRunner
 
 from quant_cli.app import build_app, default_sdk
+from storekit import write_profiles
 
 PIPELINE = ["pipeline", "run", "portfolio.full", "--profile", "tiny_sleeve", "--json"]
 

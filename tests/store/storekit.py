@@ -1,5 +1,6 @@
-"""A real S3-compatible server for the store tests: moto's standalone server, in its own process,
-on 127.0.0.1 and a free port, stopped by its process id. Shared by the tests and the benchmark."""
+"""What the store tests and the store benchmark share: a real S3-compatible server (moto's
+standalone server, in its own process, on 127.0.0.1 and a free port, stopped by its process id)
+and a portfolio profile small enough for `portfolio.full` to run in seconds."""
 
 from __future__ import annotations
 
@@ -83,3 +84,16 @@ def start_s3_server(log_dir: Path) -> S3Server:
                 raise RuntimeError(f"moto server did not listen on port {port} within {START_TIMEOUT_S} s") from None
             time.sleep(0.2)
     return server
+
+
+SLEEVE_PROFILE = (
+    '[data]\ndataset = "synthetic"\nparams = { seed = 3, n_assets = 24, n_days = 500 }\n'
+    '[stages."selection.policy"]\nmin_history = 100\n'
+    '[stages."allocation.backtest"]\ntrain = 200\ntest = 60\n'
+)
+
+
+def write_profiles(home: Path) -> None:
+    """`tiny_sleeve`, a 24-asset portfolio profile, in `home`'s profiles folder."""
+    (home / "profiles").mkdir(parents=True, exist_ok=True)
+    (home / "profiles" / "tiny_sleeve.toml").write_text(SLEEVE_PROFILE)
