@@ -52,3 +52,11 @@ def cli(session: nox.Session) -> None:
 def skills(session: nox.Session) -> None:
     session.install(CORE, "./skills", *TEST_TOOLS)  # a bare "skills" is a PyPI package
     _run_tests(session, "skills/tests")
+
+
+@nox.session(python=PYTHON)
+def store(session: nox.Session) -> None:
+    """The store on object storage: quant-core[store] with stages and the CLI, against moto's S3
+    server (not in the default list: it needs more than one package)."""
+    session.install(f"{CORE}[store]", "packages/quant-stages", "packages/quant-cli", "moto[server]", "boto3", *TEST_TOOLS)
+    _run_tests(session, "tests/store")

@@ -90,6 +90,10 @@ class RemoteArtifactStore:
         self.files = RemoteFiles(location)
         self.root = location.join("artifacts")
         self.reads = ReadCache(location.read_cache_dir(), location.read_cache_bytes)
+        # Artifacts this process published or saw in the store: a cached run's stages name the same
+        # refs again and again (the artifacts map grows step by step), and a name never changes
+        # content, so each is checked over the network once per process, not once per stage.
+        self._present: set[str] = set()
 
     def __repr__(self) -> str:
         return f"RemoteArtifactStore({self.root!r})"
@@ -105,15 +109,19 @@ class RemoteArtifactStore:
 
     def put(self, data: bytes, media_type: str) -> ArtifactRef:
         ref = ArtifactRef.for_bytes(data, media_type)
-        path = self._path(ref.sha256)
-        # A stored object of another size is damage (the name is the content): publish again.
-        if self.files.size(path) != ref.size:
-            self.files.publish(path, data)
+        if ref.sha256 not in self._present:
+            path = self._path(ref.sha256)
+            # A stored object of another size is damage (the name is the content): publish again.
+            if self.files.size(path) != ref.size:
+                self.files.publish(path, data)
+            self._present.add(ref.sha256)
         self.reads.keep(ref, data)
         return ref
 
     def has(self, sha256: str) -> bool:
-        return self.files.exists(self._path(sha256))
+        if sha256 not in self._present and self.files.exists(self._path(sha256)):
+            self._present.add(sha256)
+        return sha256 in self._present
 
     def exists(self, ref: ArtifactRef) -> bool:
         return self.has(ref.sha256)
@@ -130,6 +138,7 @@ class RemoteArtifactStore:
                 f"artifact {ref.sha256} ({ref.media_type}) is not in the store at {self.root}"
             ) from None
         verified(data, ref, self.files.url(path))
+        self._present.add(ref.sha256)
         self.reads.keep(ref, data)
         return data
 
