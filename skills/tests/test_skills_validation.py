@@ -12,7 +12,7 @@ import pytest
 
 from quant_skills import Skill, SkillValidationError, list_skills, load_skill, validate
 
-PACKAGED = ["quant-diagnose-run", "quant-explore-stages", "quant-profiles", "quant-run-portfolio"]
+PACKAGED = ["quant-diagnose-run", "quant-explore-stages", "quant-operate", "quant-profiles", "quant-run-portfolio"]
 GOOD_SCRIPT = "#!/usr/bin/env bash\n# does a thing\nset -euo pipefail\nquant stage list --json\n"
 
 

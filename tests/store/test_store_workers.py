@@ -19,7 +19,11 @@ def test_pool_workers_use_the_drivers_store_not_their_environment(s3_server, buc
     monkeypatch.setenv("QUANT_HOME", str(decoy / "home"))
     store = StoreLocation.parse(f"s3://{bucket}/shared", options=s3_server.options, read_cache=tmp_path / "reads")
     sdk = QuantSDK(home=tmp_path / "driver", registry=toy_registry(), profiles=ProfileCatalog([toy_profiles()]), store=store)
-    result = sdk.run_pipeline("toy.meta", profile="trio", run_id="pooled", executor_options={"workers": 2})
+    # spawn: fresh workers that see this test's environment (a forkserver started earlier in the
+    # session would hand them the environment of that moment, without the S3 credentials).
+    result = sdk.run_pipeline(
+        "toy.meta", profile="trio", run_id="pooled", executor_options={"workers": 2, "start_method": "spawn"}
+    )
 
     assert result.status == "succeeded"
     assert not decoy.exists()

@@ -152,3 +152,28 @@ def test_fsspec_is_imported_only_when_a_url_store_is_used(tmp_path: Path) -> Non
     done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True, cwd=tmp_path,
                           env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert json.loads(done.stdout) == {"local": [], "url": True}
+
+
+def test_the_configuration_gives_the_store_its_options_and_read_cache(tmp_path: Path) -> None:
+    from quant_core.config import ConfigError, QuantConfig
+
+    (tmp_path / "quant.toml").write_text(
+        'home = "state"\nstore = "s3://team/quant"\nstore_options = { endpoint_url = "http://minio:9000" }\n'
+        'store_read_cache = "reads"\n'
+    )
+    config = QuantConfig.load(environ={}, cwd=tmp_path)
+    assert config.home.store == StoreLocation(
+        "s3://team/quant", (("endpoint_url", "http://minio:9000"),), str(tmp_path / "reads")
+    )
+    # the environment over the file, a flag over both; options as JSON there
+    environ = {"QUANT_STORE": "gs://other/q", "QUANT_STORE_OPTIONS": '{"token": "anon"}'}
+    from_env = QuantConfig.load(environ=environ, cwd=tmp_path).home.store
+    assert (from_env.url, from_env.options) == ("gs://other/q", (("token", "anon"),))
+    flagged = QuantConfig.load(environ=environ, cwd=tmp_path, flags={"store": ("--store", "shared")}).home.store
+    assert flagged.url == str(tmp_path / "shared")
+    with pytest.raises(ConfigError, match="env QUANT_STORE_OPTIONS: store_options"):
+        QuantConfig.load(environ={"QUANT_STORE_OPTIONS": "[1]"}, cwd=tmp_path)
+    # no store anywhere: the home itself
+    (tmp_path / "elsewhere").mkdir()
+    bare = QuantConfig.load(environ={}, cwd=tmp_path / "elsewhere").home
+    assert bare.store_location.url == str(tmp_path / "elsewhere" / ".quant") == str(bare.root)

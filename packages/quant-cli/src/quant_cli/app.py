@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
 from quant_core.sdk import QuantSDK
-from quant_core.stores.location import (
-    QUANT_STORE_ENV,
-    QUANT_STORE_OPTIONS_ENV,
-    QUANT_STORE_READ_CACHE_ENV,
-    StoreLocation,
-    parse_options,
-)
+from quant_core.stores.location import QUANT_STORE_ENV, QUANT_STORE_OPTIONS_ENV
 
-from quant_cli.commands import data, demo, pipeline, profile, runs, skills, stage
+from quant_cli.commands import config, data, demo, metrics, pipeline, profile, runs, skills, stage
 from quant_cli.group import QuantGroup
 from quant_cli.state import CliState, SdkFactory
 from quant_cli.threads import single_threaded_blas
@@ -54,23 +47,28 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
         home: Annotated[
             Path | None,
             typer.Option(
-                "--home", envvar=QUANT_HOME_ENV, show_envvar=True, metavar="PATH",
-                help=f"Where runs, artifacts, the cache and profiles live (default: ./{DEFAULT_HOME}).",
+                "--home", metavar="PATH",
+                help=(
+                    f"Where runs, artifacts, the cache and profiles live (default: {QUANT_HOME_ENV}, "
+                    f"else the home of quant.toml, else ./{DEFAULT_HOME})."
+                ),
             ),
         ] = None,
         store: Annotated[
             str | None,
             typer.Option(
-                "--store", envvar=QUANT_STORE_ENV, show_envvar=True, metavar="PATH|URL",
+                "--store", metavar="PATH|URL",
                 help="Where artifacts and the stage cache live: a path or a URL such as "
-                "s3://bucket/prefix (needs quant-core\\[store]); default: the home.",
+                f"s3://bucket/prefix (needs quant-core\\[store]); default: {QUANT_STORE_ENV}, else the "
+                "store of quant.toml, else the home.",
             ),
         ] = None,
         store_options: Annotated[
             str | None,
             typer.Option(
-                "--store-options", envvar=QUANT_STORE_OPTIONS_ENV, show_envvar=True, metavar="JSON",
-                help='fsspec storage options of a URL store, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\'.',
+                "--store-options", metavar="JSON",
+                help='fsspec storage options of a URL store, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\' '
+                f"(default: {QUANT_STORE_OPTIONS_ENV}, else quant.toml).",
             ),
         ] = None,
         json_output: Annotated[
@@ -78,17 +76,9 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
         ] = False,
         debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
     ) -> None:
-        resolved_home = QuantHome.resolve(home if home is not None else DEFAULT_HOME, environ={})
         ctx.obj = CliState(
-            sdk_factory=sdk_factory,
-            # The environment was read by the --home and --store options; core must not read it again.
-            home=replace(resolved_home, store=StoreLocation.parse(
-                store if store is not None else resolved_home.root,
-                options=parse_options(store_options, source="--store-options") if store_options else None,
-                read_cache=os.environ.get(QUANT_STORE_READ_CACHE_ENV) or None,
-            )),
-            json_output=json_output,
-            debug=debug,
+            sdk_factory=sdk_factory, home_flag=home, store_flag=store, store_options_flag=store_options,
+            json_output=json_output, debug=debug,
         )
 
     app.add_typer(stage.build(), name="stage")
@@ -98,6 +88,8 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
     app.add_typer(profile.build(), name="profile")
     app.add_typer(data.build(), name="data")
     app.add_typer(skills.build(), name="skills")
+    app.add_typer(config.build(), name="config")
+    metrics.register(app)
     demo.register(app)
     return app
 

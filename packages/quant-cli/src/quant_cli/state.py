@@ -6,9 +6,11 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 import typer
+from quant_core.config import QuantConfig
 from quant_core.home import QuantHome
 from quant_core.sdk import QuantSDK
 from rich.console import Console
@@ -20,14 +22,36 @@ SdkFactory = Callable[[QuantHome], QuantSDK]
 @dataclass
 class CliState:
     sdk_factory: SdkFactory
-    home: QuantHome
+    #: `--home` when given: it wins over QUANT_HOME and the configuration file.
+    home_flag: Path | None = None
+    #: `--store` and `--store-options` when given: they win over QUANT_STORE(_OPTIONS) and the file.
+    store_flag: str | None = None
+    store_options_flag: str | None = None
     json_output: bool = False
     debug: bool = False
     #: The run the current command started, named in failure messages ("resume it with ...").
     run_id: str | None = None
+    _config: QuantConfig | None = field(default=None, repr=False)
     _sdk: QuantSDK | None = field(default=None, repr=False)
     _out: Console | None = field(default=None, repr=False)
     _err: Console | None = field(default=None, repr=False)
+
+    def config(self) -> QuantConfig:
+        """The deployment's configuration with this command line's flags over it (read on first
+        use: `--help` never reads it, a broken file fails only the commands that need it)."""
+        if self._config is None:
+            given = {
+                "home": ("--home", str(self.home_flag) if self.home_flag is not None else None),
+                "store": ("--store", self.store_flag),
+                "store_options": ("--store-options", self.store_options_flag),
+            }
+            flags = {key: flag for key, flag in given.items() if flag[1] is not None}
+            self._config = QuantConfig.load(flags=flags or None)
+        return self._config
+
+    @property
+    def home(self) -> QuantHome:
+        return self.config().home
 
     def sdk(self) -> QuantSDK:
         """The SDK, built on first use so that `--help` never loads a plug-in."""

@@ -51,44 +51,66 @@ class NotFoundError(QuantError, KeyError):
 
     exit_code = 3
     kind = "item"
+    #: Which distribution provides a well-known name, for the "install X" hint when it is missing.
+    PROVIDERS: dict[str, str] = {}
 
     def __init__(self, name: str, available: Iterable[str] = ()) -> None:
         self.name = name
         self.suggestions = close_matches(name, available)
         super().__init__(f"unknown {self.kind} {name!r}{_did_you_mean(self.suggestions)}")
+        provider = self.PROVIDERS.get(name)
+        if provider:
+            self.message += f" (it is provided by the package {provider!r}: pip install {provider})"
+            self.args = (self.message,)
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return self.message
 
 
+#: The distribution of the built-in stages, pipelines and demo profiles (quant-stages' own tests
+#: check these names are the ones it registers).
+STAGES_DISTRIBUTION = "quant-stages"
+BUILTIN_STAGES = (
+    "discovery.universe", "selection.ingestion", "selection.features", "selection.inference",
+    "selection.clustering", "selection.policy", "selection.synthesis", "allocation.optimize",
+    "allocation.backtest", "meta.returns", "meta.optimize", "meta.flatten", "meta.report",
+)
+BUILTIN_PIPELINES = ("selection.full", "portfolio.full", "meta.full")
+BUILTIN_PROFILES = ("demo", "demo_crypto", "demo_equities", "demo_mixed")
+
+
 class StageNotFoundError(NotFoundError):
     kind = "stage"
+    PROVIDERS = dict.fromkeys(BUILTIN_STAGES, STAGES_DISTRIBUTION)
 
 
 class PipelineNotFoundError(NotFoundError):
     kind = "pipeline"
+    PROVIDERS = dict.fromkeys(BUILTIN_PIPELINES, STAGES_DISTRIBUTION)
 
 
 class ExecutorNotFoundError(NotFoundError):
     kind = "executor"
-
-    #: Which distribution provides each well-known executor, for the "install X" hint.
     PROVIDERS = {
         "ray": "quant-compute-ray",
         "prefect": "quant-flows-prefect",
         "dbos": "quant-flows-dbos",
     }
 
-    def __init__(self, name: str, available: Iterable[str] = ()) -> None:
-        super().__init__(name, available)
-        provider = self.PROVIDERS.get(name)
-        if provider:
-            self.message += f" (it is provided by the package {provider!r}: pip install {provider})"
-            self.args = (self.message,)
+
+class MissingPackageError(QuantError):
+    """Something asked for needs a package that is not installed; says what to install."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, requirement: str) -> None:
+        super().__init__(f"{what} needs a package that is not installed: pip install '{requirement}'")
+        self.requirement = requirement
 
 
 class ProfileNotFoundError(NotFoundError):
     kind = "profile"
+    PROVIDERS = dict.fromkeys(BUILTIN_PROFILES, STAGES_DISTRIBUTION)
 
 
 class DatasetNotFoundError(NotFoundError):

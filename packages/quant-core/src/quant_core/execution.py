@@ -32,6 +32,7 @@ from quant_core.records import (
 from quant_core.registry import StageRegistry
 from quant_core.spill import compact_context, expand_context
 from quant_core.stage import Stage
+from quant_core.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Runtime:
     registry: StageRegistry
     force: bool = False
     versions: dict[str, str] = field(default_factory=installed_versions, compare=False)
+    #: Spans and metrics (off unless asked for); on a worker it comes back with tracing only.
+    telemetry: Telemetry = field(default_factory=Telemetry.off, compare=False)
 
     # Built once per runtime (they are asked for on every stage); not fields, so never compared.
     @functools.cached_property
@@ -72,6 +75,24 @@ def execute_stage(
     executor: str = "local",
 ) -> RunContext:
     """One attempt of one stage, recorded. Raises `StageFailedError` (after recording it)."""
+    with runtime.telemetry.stage(record, stage_id=stage_id, step=step, attempt=attempt, executor=executor) as observed:
+        return _execute_stage(
+            runtime, observed, step=step, stage_id=stage_id, context=context, params=params,
+            attempt=attempt, executor=executor,
+        )
+
+
+def _execute_stage(
+    runtime: Runtime,
+    record: RunRecord,
+    *,
+    step: int,
+    stage_id: str,
+    context: RunContext,
+    params: Mapping[str, Any],
+    attempt: int,
+    executor: str,
+) -> RunContext:
     timer = StepTimer()
     spec = runtime.registry.get(stage_id)
     store = runtime.store
@@ -216,8 +237,13 @@ def recorded_run(
     steps: list[dict[str, Any]],
     executor: str,
     parent_run_id: str | None = None,
+    traceparent: str | None = None,
 ) -> Iterator[RunRecord]:
-    """Open a run's record (manifest + input context), yield it, and close it with the outcome."""
+    """Open a run's record (manifest + input context), yield it, and close it with the outcome.
+
+    The run is traced and counted when telemetry is on: its span is a child of `traceparent`
+    (the W3C traceparent of a span in another thread or process, e.g. the parent run of a
+    sleeve), else of the current span."""
     record = runtime.record(context.run_id)
     now = utc_now_iso()
     manifest = record.begin(
@@ -228,13 +254,14 @@ def recorded_run(
         ),
         context,
     )
-    try:
-        yield record
-    except BaseException as exc:
-        message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
-        record.finish(manifest, "failed", message)
-        raise
-    record.finish(manifest, "succeeded")
+    with runtime.telemetry.run(record, manifest, traceparent=traceparent) as observed:
+        try:
+            yield observed
+        except BaseException as exc:
+            message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
+            record.finish(manifest, "failed", message)
+            raise
+        record.finish(manifest, "succeeded")
 
 
 def build_stage(

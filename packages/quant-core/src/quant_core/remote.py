@@ -84,9 +84,34 @@ def run_attempt(
     executor: str,
     node: str | None = None,
     worker: str | None = None,
+    traceparent: str | None = None,
 ) -> AttemptOutcome:
     """Run one attempt of one stage where this function is called (a worker) and give back its
-    outcome, failure included: it raises only for a bug in quant itself."""
+    outcome, failure included: it raises only for a bug in quant itself.
+
+    `traceparent` is the driver's run span, taken with `runtime.telemetry.traceparent()` inside
+    the run's `recorded_run` block on the driver's thread (None when tracing is off): the
+    attempt's span joins the run's trace, whatever process or thread runs it."""
+    with runtime.telemetry.attach(traceparent):
+        return _run_attempt(
+            runtime, run_id=run_id, step=step, stage_id=stage_id, context=context, params=params,
+            attempt=attempt, executor=executor, node=node, worker=worker,
+        )
+
+
+def _run_attempt(
+    runtime: Runtime,
+    *,
+    run_id: str,
+    step: int,
+    stage_id: str,
+    context: Mapping[str, Any] | RunContext,
+    params: Mapping[str, Any],
+    attempt: int,
+    executor: str,
+    node: str | None,
+    worker: str | None,
+) -> AttemptOutcome:
     record = BufferedRecord(run_id, node=node, worker=worker)
     given = context if isinstance(context, RunContext) else context_from_data(dict(context))
     common = {"run_id": run_id, "stage_id": stage_id, "step": step, "attempt": attempt}

@@ -8,10 +8,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from quant_core.config import QuantConfig
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
 from quant_core.errors import ParamValidationError
 from quant_core.execution import Runtime, check_params
-from quant_core.executors.options import check_executor_options
+from quant_core.executors.options import accepted_options, check_executor_options
 from quant_core.home import QuantHome
 from quant_core.params import coerce_params
 from quant_core.pipeline import PipelineSpec
@@ -36,6 +37,7 @@ from quant_core.records import (
 )
 from quant_core.registry import StageRegistry
 from quant_core.stores.location import StoreLocation
+from quant_core.telemetry import Telemetry
 from quant_core.uri import QuantURI, parse_uri
 
 
@@ -77,20 +79,38 @@ class QuantSDK:
         profiles: ProfileCatalog | None = None,
         versions: Mapping[str, str] | None = None,
         *,
+        config: QuantConfig | str | os.PathLike[str] | None = None,
+        telemetry: Telemetry | None = None,
         store: str | os.PathLike[str] | StoreLocation | None = None,
         store_options: Mapping[str, Any] | None = None,
     ) -> None:
         """`versions` (distribution -> version, written to every run manifest) is read from the
-        installed packages once, on first use, unless given. `store` is where artifacts and the
-        cache live (a path or a URL such as `s3://bucket/prefix`, with fsspec `store_options`);
-        default `$QUANT_STORE`, else the home."""
+        installed packages once, on first use, unless given.
+
+        `config` is the deployment's configuration (a `QuantConfig`, or the path of its file);
+        by default it is read as the `quant` command reads it (`QUANT_CONFIG`, `./quant.toml`,
+        `[tool.quant]` of `./pyproject.toml`, the environment). It gives the home when `home` is
+        not given, the store, the default executor and its options, and the telemetry unless
+        `telemetry` is given.
+
+        `store` is where artifacts and the cache live (a path or a URL such as
+        `s3://bucket/prefix`, with fsspec `store_options`); default: the configuration's
+        (`QUANT_STORE`, `store =`), else the home."""
+        self.config = config if isinstance(config, QuantConfig) else QuantConfig.load(file=config)
         if isinstance(home, QuantHome):
-            self.home = home if store is None else replace(home, store=_location(store, store_options))
+            self.home = home
+        elif home is not None:
+            root = QuantHome.resolve(home, environ={}).root
+            self.home = QuantHome(root, self.config.store_location(root))
         else:
-            self.home = QuantHome.resolve(home, store=store, store_options=store_options)
+            self.home = self.config.home
+        if store is not None:
+            location = store if isinstance(store, StoreLocation) else StoreLocation.parse(store, options=store_options)
+            self.home = replace(self.home, store=location)
         self._registry = registry
         self._profiles = profiles
         self._versions = dict(versions) if versions is not None else None
+        self._telemetry = telemetry
 
     @property
     def registry(self) -> StageRegistry:
@@ -111,13 +131,26 @@ class QuantSDK:
             self._versions = installed_versions()
         return self._versions
 
-    def runtime(self, force: bool = False) -> Runtime:
-        return Runtime(home=self.home, registry=self.registry, force=force, versions=self.versions)
+    @property
+    def telemetry(self) -> Telemetry:
+        """Spans and metrics as the configuration asks (off by default), built once per SDK so
+        its metrics add up over the runs it makes."""
+        if self._telemetry is None:
+            self._telemetry = Telemetry.from_settings(self.config.settings.telemetry)
+        return self._telemetry
 
-    def executor(self, name: str, force: bool = False, **options: Any) -> Any:
-        """The executor `name` built for this SDK's state; an option it does not take is a
-        parameter error naming the option and the ones it does take."""
+    def runtime(self, force: bool = False) -> Runtime:
+        return Runtime(
+            home=self.home, registry=self.registry, force=force, versions=self.versions, telemetry=self.telemetry
+        )
+
+    def executor(self, name: str | None = None, force: bool = False, **options: Any) -> Any:
+        """The executor `name` (default: the configured one) built for this SDK's state, with
+        the configuration's settings for it under the given `options`; an option it does not
+        take is a parameter error naming the option and the ones it does take."""
+        name = name or self.config.executor
         factory = self.registry.executor_factory(name)
+        options = {**self.config.executor_options(name, accepted_options(factory)), **options}
         check_executor_options(name, factory, options)
         return factory(self.runtime(force), **options)
 
@@ -152,7 +185,7 @@ class QuantSDK:
         run_id: str | None = None,
         *,
         profile: str | None = None,
-        executor: str = "local",
+        executor: str | None = None,
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
@@ -197,7 +230,7 @@ class QuantSDK:
         stages: Sequence[str] | None = None,
         params: Mapping[str, Any] | None = None,
         run_id: str | None = None,
-        executor: str = "local",
+        executor: str | None = None,
         *,
         profile: str | None = None,
         force: bool = False,
@@ -212,7 +245,7 @@ class QuantSDK:
     def run_planned(
         self,
         plan: PipelinePlan,
-        executor: str = "local",
+        executor: str | None = None,
         *,
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
@@ -334,7 +367,3 @@ class QuantSDK:
             run_id=run_id, kind=manifest.kind, target=manifest.target, status=manifest.status,
             context=output, record=record.path, ledger=ledger, manifest=manifest,
         )
-
-
-def _location(store: str | os.PathLike[str] | StoreLocation, options: Mapping[str, Any] | None) -> StoreLocation:
-    return store if isinstance(store, StoreLocation) else StoreLocation.parse(store, options=options)

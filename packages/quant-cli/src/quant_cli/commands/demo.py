@@ -32,7 +32,7 @@ def demo(
     pipeline: Annotated[str, typer.Option("--pipeline", metavar="ID", help="Pipeline to run.")] = DEMO_PIPELINE,
     profile: Annotated[str, typer.Option("--profile", metavar="NAME", help="Meta profile to run it with.")] = DEMO_PROFILE,
     run_id: RunIdOption = None,
-    executor: ExecutorOption = "local",
+    executor: ExecutorOption = None,
     workers: WorkersOption = None,
     force: ForceOption = False,
     ray_address: RayAddressOption = None,

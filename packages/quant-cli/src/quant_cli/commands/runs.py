@@ -103,7 +103,7 @@ def run_uri(
         options["executor"] = executor
     if parsed.kind == "pipeline":
         plan = sdk.plan_pipeline(parsed.target, params=parsed.params, run_id=chosen, profile=parsed.profile)
-        options.setdefault("executor", parsed.executor or "local")
+        options.setdefault("executor", parsed.executor)  # None: the configured executor
         result = run_with_progress(
             state, chosen, lambda: sdk.run_planned(plan, **options), title=f"pipeline {parsed.target}",
             total=planned_total(sdk.registry, plan),

@@ -59,7 +59,7 @@ def run_stage(
             help="Start from the last context of an earlier run (re-run one stage on its data).",
         ),
     ] = None,
-    executor: ExecutorOption = "local",
+    executor: ExecutorOption = None,
     force: ForceOption = False,
     ray_address: RayAddressOption = None,
     task_runner: TaskRunnerOption = None,

@@ -47,12 +47,13 @@ class LocalExecutor:
         params: Mapping[str, Mapping[str, Any]],
         *,
         parent_run_id: str | None = None,
+        traceparent: str | None = None,
     ) -> RunContext:
         steps = self.runtime.registry.flatten(spec)
         with recorded_run(
             self.runtime, kind="pipeline", target=spec.id, context=context, params=params,
             steps=[s.model_dump(mode="json") for s in steps], executor=self.name,
-            parent_run_id=parent_run_id,
+            parent_run_id=parent_run_id, traceparent=traceparent,
         ) as record:
             for index, step in enumerate(steps, start=1):
                 if isinstance(step, StageStep):
@@ -128,25 +129,38 @@ class LocalExecutor:
         self, sub_spec: PipelineSpec, branches: list[fanout.Branch], parent_run_id: str
     ) -> list[fanout.BranchOutcome]:
         context = multiprocessing.get_context(self.start_method)
+        telemetry = self.runtime.telemetry
+        traceparent = telemetry.traceparent()  # the parent run's span, for the sleeves' spans
         with ProcessPoolExecutor(max_workers=min(self.workers, len(branches)), mp_context=context) as pool:
-            futures = [pool.submit(_run_branch, self.runtime, sub_spec, b, parent_run_id) for b in branches]
+            futures = [
+                pool.submit(_run_branch, self.runtime, sub_spec, b, parent_run_id, traceparent) for b in branches
+            ]
             outcomes = []
             for branch, future in zip(branches, futures):
                 error = future.exception()  # waits; a crashed worker shows up here too
                 outcomes.append(
                     future.result() if error is None else fanout.BranchOutcome(branch=branch, error=fanout.describe_error(error))
                 )
+                # The worker process recorded the sleeve's run; this process counts it.
+                sleeve_record = self.runtime.record(branch.context.run_id)
+                if sleeve_record.exists():
+                    telemetry.observe_record(sleeve_record)
         return outcomes
 
 
 def _run_branch(
-    runtime: Runtime, sub_spec: PipelineSpec, branch: fanout.Branch, parent_run_id: str
+    runtime: Runtime,
+    sub_spec: PipelineSpec,
+    branch: fanout.Branch,
+    parent_run_id: str,
+    traceparent: str | None = None,
 ) -> fanout.BranchOutcome:
     """One sleeve's whole pipeline, as its own run. Module-level so a process pool can send it."""
     executor = LocalExecutor(runtime)
     try:
         result = executor.run_pipeline(
-            sub_spec, branch.context, branch.sleeve.stage_params, parent_run_id=parent_run_id
+            sub_spec, branch.context, branch.sleeve.stage_params, parent_run_id=parent_run_id,
+            traceparent=traceparent,
         )
     except Exception as exc:  # recorded in the sleeve's result and raised by the gate
         return fanout.BranchOutcome(branch=branch, error=fanout.describe_error(exc))
