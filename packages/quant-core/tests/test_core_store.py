@@ -46,15 +46,11 @@ def test_a_bad_location_is_a_parameter_error_naming_the_rule(value: str, options
     assert caught.value.rule == rule
 
 
-def test_the_store_comes_from_the_argument_then_the_environment_then_the_home(tmp_path: Path) -> None:
+def test_an_explicit_store_wins_over_the_home(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    assert QuantHome.resolve(home, environ={}).store_location.url == str(home)
-    environ = {"QUANT_STORE": "s3://env-bucket/q", "QUANT_STORE_OPTIONS": '{"anon": true}'}
-    from_env = QuantHome.resolve(home, environ=environ).store_location
-    assert (from_env.url, from_env.options) == ("s3://env-bucket/q", (("anon", True),))
-    assert QuantHome.resolve(home, environ=environ, store="gs://given/q").store_location.url == "gs://given/q"
-    with pytest.raises(ParamValidationError, match="QUANT_STORE_OPTIONS: 'nope' is not JSON"):
-        QuantHome.resolve(home, environ={"QUANT_STORE_OPTIONS": "nope"})
+    assert QuantHome.resolve(home, environ={"QUANT_STORE": "s3://not/read/here"}).store_location.url == str(home)
+    given = QuantHome.resolve(home, environ={}, store="gs://given/q", store_options={"anon": True}).store_location
+    assert (given.url, given.options) == ("gs://given/q", (("anon", True),))
 
 
 def test_the_runtime_carries_the_store_location_to_workers_as_a_url(tmp_path: Path) -> None:

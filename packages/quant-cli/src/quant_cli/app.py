@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from quant_core.config import ENVIRONMENT
 from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
 from quant_core.sdk import QuantSDK
-from quant_core.stores.location import QUANT_STORE_ENV, QUANT_STORE_OPTIONS_ENV
 
 from quant_cli.commands import config, data, demo, metrics, pipeline, profile, runs, skills, stage
 from quant_cli.group import QuantGroup
@@ -20,6 +20,15 @@ HELP = (
     "quant: build, run and inspect quantitative portfolio pipelines.\n\n"
     "The global options --home, --store, --store-options, --json and --debug may be given anywhere on the line "
     "(`quant stage list --json`)."
+)
+
+STORE_HELP = (
+    "Where artifacts and the stage cache live: a path or a URL such as s3://bucket/prefix (needs "
+    f"quant-core\\[store]); default: {ENVIRONMENT['store']}, else the store of quant.toml, else the home."
+)
+STORE_OPTIONS_HELP = (
+    'fsspec storage options of a URL store, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\' '
+    f"(default: {ENVIRONMENT['store_options']}, else quant.toml)."
 )
 
 EXIT_CODES = (
@@ -58,17 +67,14 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
             str | None,
             typer.Option(
                 "--store", metavar="PATH|URL",
-                help="Where artifacts and the stage cache live: a path or a URL such as "
-                f"s3://bucket/prefix (needs quant-core\\[store]); default: {QUANT_STORE_ENV}, else the "
-                "store of quant.toml, else the home.",
+                help=STORE_HELP,
             ),
         ] = None,
         store_options: Annotated[
             str | None,
             typer.Option(
                 "--store-options", metavar="JSON",
-                help='fsspec storage options of a URL store, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\' '
-                f"(default: {QUANT_STORE_OPTIONS_ENV}, else quant.toml).",
+                help=STORE_OPTIONS_HELP,
             ),
         ] = None,
         json_output: Annotated[

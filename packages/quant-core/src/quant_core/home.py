@@ -42,8 +42,8 @@ class QuantHome:
     ) -> QuantHome:
         """An explicit root wins; else `$QUANT_HOME`; else `./.quant`. Made absolute, so that
         workers started in another directory find the same state. The store: `store` (a path or
-        URL, with `store_options` for fsspec), else `$QUANT_STORE` (`$QUANT_STORE_OPTIONS`), else
-        the home itself."""
+        URL, with `store_options` for fsspec), else the home itself (`QUANT_STORE` and the other
+        settings of a deployment are read by `quant_core.config`)."""
         environ = os.environ if environ is None else environ
         chosen = root if root is not None else environ.get(QUANT_HOME_ENV) or DEFAULT_HOME
         home = Path(chosen).expanduser().absolute()
@@ -52,7 +52,7 @@ class QuantHome:
         elif store is not None:
             location = StoreLocation.parse(store, options=store_options)
         else:
-            location = StoreLocation.from_environ(environ, default=home)
+            location = StoreLocation.parse(home)
         return cls(home, location)
 
     @property

@@ -5,11 +5,6 @@ This package imports nothing beyond quant-core's own modules; fsspec is imported
 `quant_core.stores.remote` only when a URL store is opened.
 """
 
-from quant_core.stores.location import (
-    QUANT_STORE_ENV,
-    QUANT_STORE_OPTIONS_ENV,
-    QUANT_STORE_READ_CACHE_ENV,
-    StoreLocation,
-)
+from quant_core.stores.location import StoreLocation
 
-__all__ = ["QUANT_STORE_ENV", "QUANT_STORE_OPTIONS_ENV", "QUANT_STORE_READ_CACHE_ENV", "StoreLocation"]
+__all__ = ["StoreLocation"]

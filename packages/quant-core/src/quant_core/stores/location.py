@@ -4,7 +4,8 @@ A `StoreLocation` is what the driver hands to every worker (it travels inside th
 URL string, the fsspec storage options that reach the store (an endpoint, a region; never
 secrets, which come from each machine's own credential chain) and the folder and size of the
 local read-through cache of remote artifacts. A worker builds its stores from this value and
-nothing else: it never reads `QUANT_STORE` or `QUANT_HOME` from its own environment.
+nothing else: it never reads `QUANT_STORE` or `QUANT_HOME` from its own environment (the driver's
+`quant_core.config` reads them).
 
     <location>/artifacts/<sha[:2]>/<sha>     content-addressed artifacts
     <location>/cache/<key[:2]>/<key>.json     stage cache entries
@@ -28,10 +29,6 @@ from quant_core.errors import ParamValidationError
 if TYPE_CHECKING:
     from quant_core.artifacts import ArtifactStore
     from quant_core.cache import StageCache
-
-QUANT_STORE_ENV = "QUANT_STORE"
-QUANT_STORE_OPTIONS_ENV = "QUANT_STORE_OPTIONS"
-QUANT_STORE_READ_CACHE_ENV = "QUANT_STORE_READ_CACHE"
 
 #: Default bound of the local read-through cache of remote artifacts, per machine.
 DEFAULT_READ_CACHE_BYTES = 2 * 1024**3
@@ -85,17 +82,6 @@ class StoreLocation:
             options=_checked_options(options or {}),
             read_cache=str(Path(read_cache).expanduser().absolute()) if read_cache is not None else None,
             read_cache_bytes=read_cache_bytes,
-        )
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str], default: str | os.PathLike[str]) -> StoreLocation:
-        """`QUANT_STORE` (else `default`), `QUANT_STORE_OPTIONS` (a JSON object of fsspec storage
-        options) and `QUANT_STORE_READ_CACHE`: read on the driver only."""
-        raw_options = environ.get(QUANT_STORE_OPTIONS_ENV) or ""
-        return cls.parse(
-            environ.get(QUANT_STORE_ENV) or default,
-            options=parse_options(raw_options, source=QUANT_STORE_OPTIONS_ENV) if raw_options else None,
-            read_cache=environ.get(QUANT_STORE_READ_CACHE_ENV) or None,
         )
 
     @property
@@ -175,9 +161,6 @@ def _store_error(value: object, message: str, rule: str) -> ParamValidationError
 
 __all__ = [
     "DEFAULT_READ_CACHE_BYTES",
-    "QUANT_STORE_ENV",
-    "QUANT_STORE_OPTIONS_ENV",
-    "QUANT_STORE_READ_CACHE_ENV",
     "StoreLocation",
     "parse_options",
 ]
