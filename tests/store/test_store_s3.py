@@ -99,3 +99,29 @@ def test_an_object_damaged_through_the_s3_api_is_detected_as_on_disk(s3_server, 
     s3_server.client().put_object(Bucket=bucket, Key=f"p/artifacts/{ref.sha256[:2]}/{ref.sha256}", Body=b"cut")
     assert fresh.put(b"the returns matrix", "application/octet-stream") == ref
     assert StoreLocation.parse(location.url, options=s3_server.options, read_cache=tmp_path / "third").artifact_store().get(ref) == b"the returns matrix"
+
+
+def test_run_records_published_under_the_store_are_read_from_another_machine(s3_server, bucket, tmp_path: Path) -> None:
+    from quant_core import ProfileCatalog
+    from quant_core.testing import toy_profiles, toy_registry
+
+    store = StoreLocation.parse(f"s3://{bucket}/team", options=s3_server.options, read_cache=tmp_path / "reads", runs=True)
+    driver = QuantSDK(home=tmp_path / "driver", registry=toy_registry(), profiles=ProfileCatalog([toy_profiles(("beta",))]), store=store)
+    with pytest.raises(Exception, match="sleeve"):
+        driver.run_pipeline("toy.meta", profile="trio", run_id="shared-run")  # beta fails: published all the same
+    keys = object_keys(s3_server, bucket, "team/runs/")
+    assert {k.split("/")[2] for k in keys} == {"shared-run", "shared-run.alpha", "shared-run.beta", "shared-run.gamma"}
+
+    # Another machine, through the quant command: the run, its ledger and its sleeves are there.
+    env = {"QUANT_HOME": str(tmp_path / "laptop"), "QUANT_STORE_READ_CACHE": str(tmp_path / "reads-2"), "QUANT_STORE_RUNS": "1"}
+    args = ["--store", store.url, "--store-options", json.dumps(s3_server.options), "--json"]
+    shown = CliRunner().invoke(build_app(default_sdk), ["runs", "show", "shared-run", *args], env=env, catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    assert document["manifest"]["status"] == "failed"
+    assert {s["run_id"]: s["status"] for s in document["sleeves"]} == {
+        "shared-run.alpha": "succeeded", "shared-run.beta": "failed", "shared-run.gamma": "succeeded",
+    }
+    assert [e["stage_id"] for e in document["sleeves"][0]["ledger"]] == ["toy.seed", "toy.scale", "toy.sum"]
+    listed = CliRunner().invoke(build_app(default_sdk), ["runs", "list", *args], env=env, catch_exceptions=False)
+    assert "shared-run" in {run["run_id"] for run in json.loads(listed.stdout)["runs"]}

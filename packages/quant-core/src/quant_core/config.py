@@ -16,6 +16,7 @@ an error naming the key and where it was written (exit 2), not a setting silentl
     store = "s3://bucket/prefix"          # QUANT_STORE; default: the home
     store_options = { endpoint_url = "http://minio:9000" }   # QUANT_STORE_OPTIONS (JSON)
     store_read_cache = "/var/cache/quant" # QUANT_STORE_READ_CACHE; default ~/.cache/quant/store
+    store_runs = true                     # QUANT_STORE_RUNS; run records also under <store>/runs
 
     [executor]
     name = "dbos"                         # QUANT_EXECUTOR
@@ -121,6 +122,7 @@ class Settings(_Section):
     store_read_cache: str | None = Field(
         None, description="Folder of this machine's read-through cache of a URL store; default ~/.cache/quant/store."
     )
+    store_runs: bool = Field(False, description="Also publish run records under <store>/runs and read them from there.")
     executor: ExecutorSettings = ExecutorSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 
@@ -131,6 +133,7 @@ ENVIRONMENT: dict[str, str] = {
     "store": "QUANT_STORE",
     "store_options": "QUANT_STORE_OPTIONS",
     "store_read_cache": "QUANT_STORE_READ_CACHE",
+    "store_runs": "QUANT_STORE_RUNS",
     "executor.name": "QUANT_EXECUTOR",
     "executor.workers": "QUANT_WORKERS",
     "executor.ray.address": "RAY_ADDRESS",
@@ -253,7 +256,7 @@ class QuantConfig:
         settings = self.settings
         return StoreLocation.parse(
             settings.store if settings.store is not None else home,
-            options=settings.store_options, read_cache=settings.store_read_cache,
+            options=settings.store_options, read_cache=settings.store_read_cache, runs=settings.store_runs,
         )
 
     def executor_options(self, name: str, accepted: list[str] | None) -> dict[str, Any]:

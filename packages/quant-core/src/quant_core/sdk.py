@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from quant_core.config import QuantConfig
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
@@ -39,6 +41,9 @@ from quant_core.registry import StageRegistry
 from quant_core.stores.location import StoreLocation
 from quant_core.telemetry import Telemetry
 from quant_core.uri import QuantURI, parse_uri
+
+if TYPE_CHECKING:
+    from quant_core.stores.runs import RunMirror
 
 
 class PipelinePlan(NamedTuple):
@@ -209,7 +214,8 @@ class QuantSDK:
             # checked before the new run id goes in, so an error names the run it came from
             context = coerce_context(context, spec.stage_class.context_type, stage_id).model_copy(update=update)
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
-        (output,) = runner.map(stage_id, [context], stage_params)
+        with self._publishing(run_id):
+            (output,) = runner.map(stage_id, [context], stage_params)
         return self._result(run_id, output)
 
     def _base_stage_params(self, stage_id: str, context: RunContext | None, profile: str | None) -> dict[str, Any]:
@@ -253,7 +259,8 @@ class QuantSDK:
         """Run a plan from `plan_pipeline` or `resume_plan` (so a caller that looked at the plan,
         e.g. to size a progress bar, does not plan twice)."""
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
-        output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params)
+        with self._publishing(plan.context.run_id):
+            output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params)
         return self._result(plan.context.run_id, output)
 
     def plan_pipeline(
@@ -326,7 +333,8 @@ class QuantSDK:
         if manifest.kind == "pipeline":
             return self.run_planned(plan, executor or manifest.executor, force=force, executor_options=options)
         runner = self.executor(executor or manifest.executor, force=force, **options)
-        (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
+        with self._publishing(run_id):
+            (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
         return self._result(run_id, output)
 
     def resume_plan(self, run_id: str) -> tuple[RunManifest, PipelinePlan]:
@@ -342,10 +350,37 @@ class QuantSDK:
     # -- records --------------------------------------------------------------------------------
 
     def record(self, run_id: str) -> RunRecord:
-        return RunRecord(self.home.runs_dir, run_id)
+        """The record of `run_id`; with `store_runs`, fetched from the store when this machine
+        has none."""
+        record = RunRecord(self.home.runs_dir, run_id)
+        if self._run_mirror is not None and not record.exists():
+            self._run_mirror.fetch(run_id)
+        return record
 
     def list_runs(self) -> list[RunManifest]:
+        if self._run_mirror is not None:
+            self._run_mirror.fetch_all()
         return list_runs(self.home.runs_dir)
+
+    @functools.cached_property
+    def _run_mirror(self) -> RunMirror | None:
+        """The copy of run records under the store, when the store location asks for it."""
+        location = self.home.store_location
+        if not location.runs:
+            return None
+        from quant_core.stores.runs import RunMirror
+
+        return RunMirror(location, self.home.runs_dir)
+
+    @contextlib.contextmanager
+    def _publishing(self, run_id: str) -> Iterator[None]:
+        """Publish the run's record under the store once the run ends, failed or not (a failure
+        to publish after a failed run carries that run's error as its context)."""
+        try:
+            yield
+        finally:
+            if self._run_mirror is not None:
+                self._run_mirror.publish(run_id)
 
     def last_context(self, run_id: str) -> RunContext:
         record = self.record(run_id)

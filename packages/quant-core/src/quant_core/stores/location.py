@@ -48,6 +48,8 @@ class StoreLocation:
     #: own `~/.cache/quant/store`), and its bound in bytes.
     read_cache: str | None = None
     read_cache_bytes: int = DEFAULT_READ_CACHE_BYTES
+    #: Also publish run records under `<url>/runs` (the driver's own stay in `$QUANT_HOME/runs`).
+    runs: bool = False
 
     @classmethod
     def parse(
@@ -57,6 +59,7 @@ class StoreLocation:
         options: Mapping[str, Any] | None = None,
         read_cache: str | os.PathLike[str] | None = None,
         read_cache_bytes: int = DEFAULT_READ_CACHE_BYTES,
+        runs: bool = False,
     ) -> StoreLocation:
         """A location from what a user wrote (`--store`, `QUANT_STORE`, `store=`). Relative paths
         are made absolute, so workers started elsewhere find the same folder."""
@@ -82,6 +85,7 @@ class StoreLocation:
             options=_checked_options(options or {}),
             read_cache=str(Path(read_cache).expanduser().absolute()) if read_cache is not None else None,
             read_cache_bytes=read_cache_bytes,
+            runs=runs,
         )
 
     @property
