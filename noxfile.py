@@ -95,7 +95,9 @@ def core(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def stages(session: nox.Session) -> None:
+    # skfolio: the reference the HRP tests compare against (a test peer, not a dependency)
     install_wheels(session, "quant-core", "quant-stages")
+    session.install("skfolio")
     run_tests(session, "quant-stages")
 
 

@@ -36,7 +36,7 @@ def run_engine(
     ppy = periods_per_year(returns) if ppy is None else ppy
     cov, mu = estimate(returns, params, ppy)
     return optimize(
-        params.engine, cov=cov, mu=mu, clusters=clusters, bounds=bounds, linkage=params.linkage,
+        params.engine, cov=cov, mu=mu, clusters=clusters, bounds=bounds, linkage=params.linkage, hrp_bounds=params.hrp_bounds,
         fallback=tuple(params.fallback), risk_free_rate=params.risk_free_rate,
         within_engine=params.within_engine, across_engine=params.across_engine,
     )

@@ -12,15 +12,16 @@ class Optimize(Stage[SelectionContext]):
     """Weights across the strategy atoms with a risk engine: equal weight, inverse volatility,
     minimum variance, maximum Sharpe (the tangency portfolio through the homogenised convex
     reformulation, Cornuejols & Tutuncu 2007), equal risk contributions (Maillard, Roncalli &
-    Teiletche 2010), hierarchical risk parity (Lopez de Prado 2016) and cluster-aware allocation.
-    Sample or Ledoit-Wolf covariance (Ledoit & Wolf 2004), annualised by each asset's calendar.
+    Teiletche 2010), hierarchical risk parity (Lopez de Prado 2016; weight bounds inside the
+    recursive bisection as in skfolio and Riskfolio-Lib, or by projection: `hrp_bounds`) and
+    cluster-aware allocation. Sample or Ledoit-Wolf covariance (Ledoit & Wolf 2004), annualised by each asset's calendar.
 
     Per-position min/max and a per-cluster cap hold for every engine; a failed solve falls back
     along the configured chain and the output records which engine produced the weights.
     """
 
     id = "allocation.optimize"
-    version = "1"
+    version = "2"  # 2: data-defined asset order (permutation invariant); HRP bounds inside the bisection
     tags = ("allocation",)
     context_type = SelectionContext
     Params = AllocationParams
