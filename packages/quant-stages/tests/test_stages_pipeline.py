@@ -43,7 +43,7 @@ def test_the_demo_shows_figures_a_practitioner_finds_plausible(sdk):
     """Issue 16, point 6: on the calibrated market the demo's out-of-sample figures are those of
     real portfolios: sleeve and meta-portfolio Sharpe ratios between 0 and 1.5, no triple-digit
     growth rates, and the delisting rule at work."""
-    context = sdk.run_pipeline("meta.full", profile="demo").context
+    context = sdk.expanded(sdk.run_pipeline("meta.full", profile="demo").context)  # the report inline
     report = context.report
     for sleeve in report["sleeves"]:
         assert 0.0 <= sleeve["metrics"]["sharpe"] <= 1.5, sleeve

@@ -114,7 +114,9 @@ class SleeveResult(_Document):
 class MetaContext(RunContext):
     kind: Literal["meta"] = "meta"  # type: ignore[assignment]
     meta_profile: str | None = None
-    sleeves: list[SleeveSpec] = Field(default_factory=list)
+    # The sleeves' specs (with every stage's params): inline in a run's start context, where the
+    # fan-out reads them; spilled by the stages after it past INLINE_LIMIT_BYTES.
+    sleeves: list[SleeveSpec] | SpilledCollection = Field(default_factory=list)
     sleeve_results: list[SleeveResult] = Field(default_factory=list)
     meta_returns: ArtifactRef | None = None
     meta_weights: dict[str, float] = Field(default_factory=dict)

@@ -70,7 +70,9 @@ def expand_context(store: ArtifactStore, context: RunContext) -> tuple[RunContex
     }
     if not spilled:
         return context, spilled
-    return context.model_copy(update={name: expand(store, value) for name, value in spilled.items()}), spilled
+    # validated again, so an expanded field is of its declared type (models, not dicts)
+    data = context.model_dump(mode="json") | {name: expand(store, value) for name, value in spilled.items()}
+    return type(context).model_validate(data), spilled
 
 
 def compact_context(
@@ -84,10 +86,10 @@ def compact_context(
     audit event from index `events_from` on likewise (earlier events are already compact)."""
     known = known or {}
     update: dict[str, Any] = {}
-    for name in spillable_fields(context):
-        value = getattr(context, name)
-        if isinstance(value, SpilledCollection):
-            continue
+    inline = [name for name in spillable_fields(context) if not isinstance(getattr(context, name), SpilledCollection)]
+    as_json = context.model_dump(mode="json", include=set(inline)) if inline else {}
+    for name in inline:
+        value = as_json[name]
         encoded = canonical_json(value)
         if len(encoded) <= INLINE_LIMIT_BYTES:
             continue
