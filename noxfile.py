@@ -144,6 +144,7 @@ def all_packages(session: nox.Session) -> None:
         session, "quant-core[otlp,prometheus,store]", "quant-stages", "quant-cli", "quant-skills",
         "quant-compute-ray", "quant-flows-prefect", "quant-flows-dbos",
     )
+    session.install("skfolio")  # the reference the HRP tests compare against
     session.install("moto[server]", "boto3")  # tests/store: a real local S3 server
     session.run("pytest", "-q", *session.posargs)
 

@@ -87,13 +87,13 @@ def test_an_object_damaged_through_the_s3_api_is_detected_as_on_disk(s3_server, 
     s3_server.client().put_object(Bucket=bucket, Key=f"p/artifacts/{ref.sha256[:2]}/{ref.sha256}", Body=b"the returns matrlx")
 
     fresh = StoreLocation.parse(location.url, options=s3_server.options, read_cache=tmp_path / "other-machine").artifact_store()
-    with pytest.raises(ArtifactCorruptedError, match=rf"artifact s3://{bucket}/p/artifacts/{ref.sha256[:2]}/{ref.sha256} is corrupted"):
+    with pytest.raises(ArtifactCorruptedError, match=rf"s3://{bucket}/p/artifacts/{ref.sha256[:2]}/{ref.sha256} is damaged: its content hashes to"):
         fresh.get(ref)
     # the same damage to a file of a local store, the same error
     disk = StoreLocation.parse(tmp_path / "disk").artifact_store()
     disk.put(b"the returns matrix", "application/octet-stream")
     disk.path_for(ref.sha256).write_bytes(b"the returns matrlx")
-    with pytest.raises(ArtifactCorruptedError, match=r"is corrupted: its content hashes to"):
+    with pytest.raises(ArtifactCorruptedError, match=r"is damaged: its content hashes to"):
         disk.get(ref)
     # a writer that finds a damaged object of another size publishes it again
     s3_server.client().put_object(Bucket=bucket, Key=f"p/artifacts/{ref.sha256[:2]}/{ref.sha256}", Body=b"cut")
@@ -125,3 +125,21 @@ def test_run_records_published_under_the_store_are_read_from_another_machine(s3_
     assert [e["stage_id"] for e in document["sleeves"][0]["ledger"]] == ["toy.seed", "toy.scale", "toy.sum"]
     listed = CliRunner().invoke(build_app(default_sdk), ["runs", "list", *args], env=env, catch_exceptions=False)
     assert "shared-run" in {run["run_id"] for run in json.loads(listed.stdout)["runs"]}
+
+
+def test_a_damaged_object_makes_a_cache_hit_a_miss_that_repairs_it_as_on_disk(s3_server, bucket, tmp_path: Path) -> None:
+    url = f"s3://{bucket}/q"
+    run_cli([*PIPELINE, "--run-id", "first"], tmp_path / "a", read_cache=tmp_path / "reads-a", store=url, options=s3_server.options)
+    weights = QuantSDK(home=tmp_path / "a").last_context("first").weights
+    key = f"q/artifacts/{weights.sha256[:2]}/{weights.sha256}"
+    body = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    flipped = body[:-1] + bytes([body[-1] ^ 0xFF])  # same size, one byte changed
+    s3_server.client().put_object(Bucket=bucket, Key=key, Body=flipped)
+
+    run_cli([*PIPELINE, "--run-id", "second"], tmp_path / "b", read_cache=tmp_path / "reads-b", store=url, options=s3_server.options)
+    ledger = {e.stage_id: e for e in QuantSDK(home=tmp_path / "b").record("second").read_ledger()}
+    optimize = ledger["allocation.optimize"]
+    assert not optimize.cache_hit and any(weights.sha256 in problem for problem in optimize.repaired)
+    assert all(e.cache_hit for sid, e in ledger.items() if sid != "allocation.optimize")
+    assert optimize.output_hash == {e.stage_id: e for e in QuantSDK(home=tmp_path / "a").record("first").read_ledger()}["allocation.optimize"].output_hash
+    assert s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read() == body  # published whole again

@@ -475,9 +475,10 @@ def test_check_profile_refuses_a_meta_profile_as_a_sleeve(scripts: Scripts) -> N
     code, document, stderr = scripts.run("quant-profiles", "check-profile.sh", "nested")
     assert code == 2
     assert document["error"]["message"] == (
-        "profile 'nested': sleeve 'inner' names the meta profile 'demo'; a sleeve runs a portfolio profile"
+        f"profile 'nested' ({scripts.home / 'profiles' / 'nested.toml'}): sleeve 'inner' names the meta "
+        "profile 'demo'; a sleeve runs a portfolio profile"
     )
-    assert stderr.startswith("error: profile 'nested': sleeve 'inner'")
+    assert stderr.startswith("error: profile 'nested' (") and "sleeve 'inner'" in stderr
 
 
 def test_operate_checks_the_deployment(scripts: Scripts, tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def test_the_fsspec_store_publishes_verifies_and_reads_through(memory_location: 
     store.files.fs.pipe_file(store._path(ref.sha256), b"jello")  # damage the object itself
     assert store.get(ref) == b"hello"  # this machine's copy is the right content
     other_machine = StoreLocation.parse(memory_location.url, read_cache=Path(memory_location.read_cache) / "other")
-    with pytest.raises(ArtifactCorruptedError, match=rf"artifact memory://.*/{ref.sha256} is corrupted"):
+    with pytest.raises(ArtifactCorruptedError, match=rf"memory://.*/{ref.sha256} is damaged"):
         other_machine.artifact_store().get(ref)
 
 

@@ -11,7 +11,7 @@ from quant_core.config import ENVIRONMENT
 from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
 from quant_core.sdk import QuantSDK
 
-from quant_cli.commands import config, data, demo, metrics, pipeline, profile, runs, skills, stage
+from quant_cli.commands import config, data, demo, metrics, pipeline, profile, runs, skills, stage, store
 from quant_cli.group import QuantGroup
 from quant_cli.state import CliState, SdkFactory
 from quant_cli.threads import single_threaded_blas
@@ -34,7 +34,8 @@ STORE_OPTIONS_HELP = (
 EXIT_CODES = (
     "[bold]Exit codes[/bold]: 0 success · 2 usage or validation error (bad parameter, malformed "
     "--param, bad run id) · 3 unknown stage, pipeline, profile, run, executor or dataset · "
-    "4 a stage failed · 5 a sleeve failed (meta gate) · 1 anything else."
+    "4 a stage failed (`quant store verify`: damage found) · 5 a sleeve failed (meta gate) · "
+    "1 anything else."
 )
 
 
@@ -94,6 +95,7 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
     app.add_typer(profile.build(), name="profile")
     app.add_typer(data.build(), name="data")
     app.add_typer(skills.build(), name="skills")
+    app.add_typer(store.build(), name="store")
     app.add_typer(config.build(), name="config")
     metrics.register(app)
     demo.register(app)

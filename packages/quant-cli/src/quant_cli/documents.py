@@ -10,7 +10,8 @@ from typing import Any
 from quant_core.context import MetaContext, RunContext, context_from_data
 from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep, is_fan_out_step
 from quant_core.profiles import ResolvedProfile
-from quant_core.records import LedgerEntry, RunManifest, RunRecord, child_records, latest_attempts
+from quant_core.errors import StoreDamagedError
+from quant_core.records import LedgerEntry, RecordProblem, RunManifest, RunRecord, child_records, latest_attempts
 from quant_core.registry import StageRegistry
 from quant_core.sdk import QuantSDK, RunResult
 from quant_core.spill import expanded_document
@@ -126,7 +127,8 @@ def sleeve_runs(sdk: QuantSDK, context: RunContext, since: str) -> list[dict[str
     sleeves = []
     for result in context.sleeve_results:
         record = sdk.record(result.run_id)
-        entries = [e for e in record.read_ledger() if e.started_at >= since]
+        # this invocation's lines; a damaged earlier line is for `quant runs show` to name
+        entries = [e for e in record.scan_ledger()[0] if e.started_at >= since]
         sleeve: dict[str, Any] = {
             "name": result.name,
             "profile": result.profile,
@@ -169,47 +171,67 @@ def manifest_summary(manifest: RunManifest) -> dict[str, Any]:
     return manifest.model_dump(mode="json")
 
 
-def sleeve_manifests(sdk: QuantSDK, run_id: str) -> list[RunManifest]:
-    """The runs whose parent is `run_id` (a fan-out names them `<run_id>.<sleeve>`), by name."""
+def sleeve_manifests(
+    sdk: QuantSDK, run_id: str, damaged: list[RecordProblem] | None = None
+) -> list[RunManifest]:
+    """The runs whose parent is `run_id` (a fan-out names them `<run_id>.<sleeve>`), by name.
+    A damaged manifest goes to `damaged` when it is given (else it raises)."""
     found = []
     for record in child_records(sdk.home.runs_dir, run_id):
         if record.exists():
-            manifest = record.read_manifest()
+            try:
+                manifest = record.read_manifest()
+            except StoreDamagedError as exc:
+                if damaged is None:
+                    raise
+                damaged.append(RecordProblem(exc.path or str(record.manifest_path), exc.reason))
+                continue
             if manifest.parent_run_id == run_id:
                 found.append(manifest)
     return found
 
 
+def _ledger_rows(record: RunRecord, damaged: list[RecordProblem]) -> list[dict[str, Any]]:
+    entries, problems = record.scan_ledger()
+    damaged.extend(problems)
+    return [ledger_row(e) for e in entries]
+
+
 def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
-    """A recorded run as `quant runs show` gives it: manifest, whole ledger, and its sleeve runs."""
+    """A recorded run as `quant runs show` gives it: manifest, whole ledger, and its sleeve runs;
+    damaged lines and sleeve manifests are listed apart (`damaged`), with their file and line."""
     record = sdk.record(run_id)
     manifest = record.read_manifest()
+    damaged: list[RecordProblem] = []
+    ledger = _ledger_rows(record, damaged)
     sleeves = [
         {
             "run_id": m.run_id,
             "status": m.status,
             "profile": m.profile,
             "record": str(sleeve.path),
-            "ledger": [ledger_row(e) for e in sleeve.read_ledger()],
-            "context": last_context_document(sdk, sleeve),
+            "ledger": _ledger_rows(sleeve, damaged),
+            "context": last_context_document(sdk, sleeve, damaged),
         }
-        for m in sleeve_manifests(sdk, run_id)
+        for m in sleeve_manifests(sdk, run_id, damaged)
         for sleeve in [sdk.record(m.run_id)]
     ]
     return {
         "run_id": run_id,
         "record": str(record.path),
         "manifest": manifest.model_dump(mode="json"),
-        "ledger": [ledger_row(e) for e in record.read_ledger()],
-        "context": last_context_document(sdk, record),
+        "ledger": ledger,
+        "context": last_context_document(sdk, record, damaged),
         "sleeves": sleeves,
+        "damaged": [problem.to_json() for problem in damaged],
     }
 
 
-def last_context_document(sdk: QuantSDK, record: RunRecord) -> dict[str, Any]:
-    """The context after the last step the run reached, collections and audit data inline ({}
-    when the run recorded none)."""
-    entries = record.context_entries()
+def last_context_document(sdk: QuantSDK, record: RunRecord, damaged: list[RecordProblem]) -> dict[str, Any]:
+    """The last context the run recorded whole, collections and audit data inline ({} when it
+    recorded none); damaged lines go to `damaged`."""
+    entries, problems = record.scan_contexts()
+    damaged.extend(problems)
     if not entries:
         return {}
     return expanded_document(sdk.home.artifact_store(), context_from_data(entries[-1][1]))

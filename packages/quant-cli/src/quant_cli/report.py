@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from quant_core.artifacts import ArtifactRef, write_atomic
+from quant_core.artifacts import ArtifactRef
 from quant_core.sdk import QuantSDK, RunResult
 from rich.console import Console
 from rich.table import Table
@@ -32,14 +32,13 @@ def artifact_ref(value: Any) -> ArtifactRef:
 
 
 def export_html_report(sdk: QuantSDK, run_id: str, report: Mapping[str, Any]) -> Path | None:
-    """Copy the report's HTML bytes to `runs/<run_id>/report.html` (atomically); None if the run
-    made no HTML report."""
+    """Place the report's HTML at `runs/<run_id>/report.html` (atomically, checked against its
+    hash; a hard link to the artifact where possible, so a cached re-run stores no second copy);
+    None if the run made no HTML report."""
     if not report.get("html"):
         return None
-    data = sdk.home.artifact_store().get(artifact_ref(report["html"]))
     path = sdk.record(run_id).path / REPORT_FILE_NAME
-    write_atomic(path, data)
-    return path
+    return sdk.home.artifact_store().export(artifact_ref(report["html"]), path)
 
 
 def finished_run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:

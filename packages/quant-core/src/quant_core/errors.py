@@ -154,6 +154,10 @@ class RunConflictError(ParamValidationError):
     """A run id reused for a different pipeline, stage or parameter set."""
 
 
+class RunLockedError(ParamValidationError):
+    """The run id is in use by a run that is still running (it holds the run's lock)."""
+
+
 class ContextKindError(ParamValidationError, TypeError):
     """A context of one kind given to a stage that takes another (e.g. a meta run's context to a
     selection stage)."""
@@ -221,8 +225,40 @@ class ArtifactNotFoundError(ArtifactError, KeyError):
         return self.message
 
 
-class ArtifactCorruptedError(ArtifactError):
-    pass
+class StoreError(QuantError):
+    """A file of `$QUANT_HOME` (run record, cache entry, artifact, lock) could not be read or
+    written as it should. Names the file; `quant store verify` looks at all of them."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreDamagedError(StoreError):
+    """A stored file's content is not what was written (a changed byte, a torn line, garbage)."""
+
+    def __init__(self, path: str, reason: str, *, line: int | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(
+            f"{where} is damaged: {reason} (`quant store verify` checks the whole store)", path=path
+        )
+        self.reason = reason
+        self.line = line
+
+
+class StoreWriteError(StoreError, OSError):
+    """The file system refused a write (disk full, read-only, permissions). What was written
+    before stays whole, so the run resumes once the cause is gone. Still an `OSError`."""
+
+    def __init__(self, path: str, cause: OSError) -> None:
+        reason = cause.strerror or str(cause)
+        code = f" (errno {cause.errno})" if cause.errno is not None else ""
+        super().__init__(f"cannot write {path}: {reason}{code}", path=path)
+        self.errno = cause.errno
+
+
+class ArtifactCorruptedError(ArtifactError, StoreDamagedError):
+    """An artifact whose bytes do not hash to its name."""
 
 
 class StageFailedError(QuantError, RuntimeError):

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from quant_core.config import QuantConfig
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
-from quant_core.errors import ParamValidationError
+from quant_core.errors import InvalidRunIdError, ParamValidationError, ProfileNotFoundError
+from quant_core.executors.fanout import sleeve_run_id
 from quant_core.execution import Runtime, check_params
 from quant_core.executors.options import accepted_options, check_executor_options
 from quant_core.home import QuantHome
@@ -28,13 +29,17 @@ from quant_core.planning import (
 )
 from quant_core.profiles import ProfileCatalog, ResolvedProfile
 from quant_core.records import (
+    MAX_RUN_ID_LENGTH,
     LedgerEntry,
+    RecordProblem,
     RunManifest,
     RunRecord,
+    RunScan,
     installed_versions,
     latest_attempts,
     list_runs,
     new_run_id,
+    scan_runs,
     validate_run_id,
 )
 from quant_core.registry import StageRegistry
@@ -66,6 +71,9 @@ class RunResult:
     record: Path
     ledger: list[LedgerEntry]
     manifest: RunManifest
+    #: Damaged lines found in the run's ledger while reading this invocation's (left out of
+    #: `ledger`; they come from earlier invocations or from outside).
+    record_problems: tuple[RecordProblem, ...] = ()
 
     @property
     def cache_hits(self) -> int:
@@ -167,14 +175,20 @@ class QuantSDK:
         an unknown sleeve profile or a sleeve naming a meta profile is an error now."""
         resolved = self.resolve_profile(name)
         for sleeve in resolved.sleeves:
-            self._sleeve_profile(name, sleeve)
+            self._sleeve_profile(resolved, sleeve)
         return resolved
 
-    def _sleeve_profile(self, meta_profile: str | None, sleeve: SleeveSpec) -> ResolvedProfile:
-        found = self.resolve_profile(sleeve.profile)
+    def _sleeve_profile(self, meta: ResolvedProfile, sleeve: SleeveSpec) -> ResolvedProfile:
+        where = f"profile {meta.name!r}" + (f" ({meta.source})" if meta.source else "")
+        try:
+            found = self.resolve_profile(sleeve.profile)
+        except ProfileNotFoundError as exc:
+            exc.message = f"{where}: sleeve {sleeve.name!r} names an {exc.message}"
+            exc.args = (exc.message,)
+            raise
         if found.kind == "meta":
             raise ParamValidationError(
-                f"profile {meta_profile!r}: sleeve {sleeve.name!r} names the meta profile "
+                f"{where}: sleeve {sleeve.name!r} names the meta profile "
                 f"{sleeve.profile!r}; a sleeve runs a portfolio profile",
                 param="profile", value=sleeve.profile, rule="sleeve-kind",
             )
@@ -255,12 +269,16 @@ class QuantSDK:
         *,
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
     ) -> RunResult:
         """Run a plan from `plan_pipeline` or `resume_plan` (so a caller that looked at the plan,
-        e.g. to size a progress bar, does not plan twice)."""
+        e.g. to size a progress bar, does not plan twice). `parent_run_id`: the meta run a sleeve
+        run belongs to, when it is resumed on its own."""
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
+        # Only a sleeve run resumed alone has a parent; other executors need not take the option.
+        lineage = {"parent_run_id": parent_run_id} if parent_run_id else {}
         with self._publishing(plan.context.run_id):
-            output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params)
+            output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params, **lineage)
         return self._result(plan.context.run_id, output)
 
     def plan_pipeline(
@@ -295,13 +313,23 @@ class QuantSDK:
                     f"(e.g. --profile demo)", param="profile", value=profile, rule="required",
                 )
             for sleeve in resolved.sleeves:
-                sleeve_profile = self._sleeve_profile(profile, sleeve)
+                sleeve_profile = self._sleeve_profile(resolved, sleeve)
                 merged = merge_params(sleeve_profile.stage_params, sleeve.stage_params, overrides, only=branch_targets)
                 sleeves.append(
                     sleeve.model_copy(
                         update={"stage_params": {sid: check_params(registry, sid, p) for sid, p in merged.items()}}
                     )
                 )
+        for sleeve in sleeves:  # before anything is written: a sleeve's run id must be valid too
+            try:
+                sleeve_run_id(run_id, sleeve.name)
+            except InvalidRunIdError:
+                raise InvalidRunIdError(
+                    f"run id {run_id!r} is too long for its sleeves: sleeve {sleeve.name!r} would run as "
+                    f"{run_id}.{sleeve.name} ({len(run_id) + 1 + len(sleeve.name)} characters; at most "
+                    f"{MAX_RUN_ID_LENGTH})",
+                    param="run_id", value=run_id, rule="maxLength",
+                ) from None
         if context is None:
             start = start_context(spec.context_kind, run_id, profile, sleeves)
         else:
@@ -331,7 +359,10 @@ class QuantSDK:
         manifest, plan = self.resume_plan(run_id)
         options = dict(executor_options or {})
         if manifest.kind == "pipeline":
-            return self.run_planned(plan, executor or manifest.executor, force=force, executor_options=options)
+            return self.run_planned(
+                plan, executor or manifest.executor, force=force, executor_options=options,
+                parent_run_id=manifest.parent_run_id,
+            )
         runner = self.executor(executor or manifest.executor, force=force, **options)
         with self._publishing(run_id):
             (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
@@ -361,6 +392,12 @@ class QuantSDK:
         if self._run_mirror is not None:
             self._run_mirror.fetch_all()
         return list_runs(self.home.runs_dir)
+
+    def scan_runs(self) -> RunScan:
+        """Every run whose manifest reads, and the damaged ones (named, not raised)."""
+        if self._run_mirror is not None:
+            self._run_mirror.fetch_all()
+        return scan_runs(self.home.runs_dir)
 
     @functools.cached_property
     def _run_mirror(self) -> RunMirror | None:
@@ -397,8 +434,10 @@ class QuantSDK:
     def _result(self, run_id: str, output: RunContext) -> RunResult:
         record = self.record(run_id)
         manifest = record.read_manifest()
-        ledger = [e for e in record.read_ledger() if e.started_at >= manifest.started_at]
+        entries, problems = record.scan_ledger()
+        ledger = [e for e in entries if e.started_at >= manifest.started_at]
         return RunResult(
             run_id=run_id, kind=manifest.kind, target=manifest.target, status=manifest.status,
             context=output, record=record.path, ledger=ledger, manifest=manifest,
+            record_problems=tuple(problems),
         )

@@ -7,6 +7,7 @@ local executor. Nothing here is registered in the default registry: build one wi
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,26 @@ class Noop(Stage[RunContext]):
 
     def execute(self, context: RunContext) -> RunContext:
         return context.model_copy(update={"params": {**context.params, "last": self.params.index}})
+
+
+class WaitForFile(Stage[RunContext]):
+    """Signals that it started (creates `<release>.started`), then waits until the file `release`
+    exists: holds a run open for lock and crash tests, in this process or another. Not in
+    `toy_registry()`: register it where it is wanted."""
+
+    id = "toy.wait"
+    tags = ("toy",)
+
+    class Params(StageParams):
+        release: str
+        poll_s: float = Field(default=0.01, gt=0)
+
+    def execute(self, context: RunContext) -> RunContext:
+        release = Path(self.params.release)
+        release.with_name(f"{release.name}.started").touch()
+        while not release.exists():
+            time.sleep(self.params.poll_s)
+        return context.model_copy()
 
 
 TOY_STAGES = (SeedNumbers, ScaleNumbers, SumNumbers, MetaTotal, Flaky, Mutator, Noop)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from quant_core.records import new_run_id, validate_run_id
 from quant_core.uri import parse_uri
+from rich.console import Console
 
 from quant_cli import documents, render
+from quant_cli.damaged import draw_damaged
 from quant_cli.options import (
     DbosDatabaseUrlOption,
     ForceOption,
@@ -34,14 +36,29 @@ def list_runs(
 ) -> None:
     """List recorded runs, newest first."""
     state = get_state(ctx)
-    manifests = [m for m in state.sdk().list_runs() if include_sleeves or m.parent_run_id is None]
-    emit(state, {"runs": [documents.manifest_summary(m) for m in manifests]}, render.run_list)
+    scan = state.sdk().scan_runs()
+    manifests = [m for m in scan.manifests if include_sleeves or m.parent_run_id is None]
+    document = {
+        "runs": [documents.manifest_summary(m) for m in manifests],
+        "damaged": [problem.to_json() for problem in scan.damaged],
+    }
+    emit(state, document, draw_run_list)
+
+
+def draw_run_list(console: Console, document: dict[str, Any]) -> None:
+    render.run_list(console, document)
+    draw_damaged(console, document["damaged"], "run")
 
 
 def show_run(ctx: typer.Context, run_id: RunArgument) -> None:
     """Show a run's manifest and its ledger (one line per stage attempt), with its sleeves'."""
     state = get_state(ctx)
-    emit(state, documents.run_record_document(state.sdk(), run_id), render.run_show)
+    emit(state, documents.run_record_document(state.sdk(), run_id), draw_run_show)
+
+
+def draw_run_show(console: Console, document: dict[str, Any]) -> None:
+    render.run_show(console, document)
+    draw_damaged(console, document["damaged"], "record file or line")
 
 
 def resume_run(

@@ -8,8 +8,11 @@ success gate decides.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any
 
 from quant_core.context import MetaContext, RunContext
@@ -131,21 +134,49 @@ class LocalExecutor:
         context = multiprocessing.get_context(self.start_method)
         telemetry = self.runtime.telemetry
         traceparent = telemetry.traceparent()  # the parent run's span, for the sleeves' spans
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(branches)), mp_context=context) as pool:
-            futures = [
-                pool.submit(_run_branch, self.runtime, sub_spec, b, parent_run_id, traceparent) for b in branches
-            ]
-            outcomes = []
-            for branch, future in zip(branches, futures):
-                error = future.exception()  # waits; a crashed worker shows up here too
-                outcomes.append(
-                    future.result() if error is None else fanout.BranchOutcome(branch=branch, error=fanout.describe_error(error))
-                )
-                # The worker process recorded the sleeve's run; this process counts it.
-                sleeve_record = self.runtime.record(branch.context.run_id)
-                if sleeve_record.exists():
-                    telemetry.observe_record(sleeve_record)
+        # The workers hold the read end of a pipe whose write end only this process holds: when
+        # this process dies, however it dies, they read end-of-file and exit (and with them the
+        # forkserver and the resource tracker, which live only as long as their clients).
+        parent_alive, keep_alive = context.Pipe(duplex=False)
+        try:
+            with ProcessPoolExecutor(
+                max_workers=min(self.workers, len(branches)), mp_context=context,
+                initializer=exit_with_parent, initargs=(parent_alive,),
+            ) as pool:
+                futures = [
+                    pool.submit(_run_branch, self.runtime, sub_spec, b, parent_run_id, traceparent) for b in branches
+                ]
+                outcomes = []
+                for branch, future in zip(branches, futures):
+                    error = future.exception()  # waits; a crashed worker shows up here too
+                    outcomes.append(
+                        future.result() if error is None else fanout.BranchOutcome(branch=branch, error=fanout.describe_error(error))
+                    )
+                    # The worker process recorded the sleeve's run; this process counts it.
+                    sleeve_record = self.runtime.record(branch.context.run_id)
+                    if sleeve_record.exists():
+                        telemetry.observe_record(sleeve_record)
+        finally:
+            parent_alive.close()
+            keep_alive.close()
         return outcomes
+
+
+#: Exit status of a pool worker that stopped because the process that started it is gone.
+PARENT_GONE_EXIT_CODE = 70
+
+
+def exit_with_parent(parent_alive: Connection) -> None:
+    """Pool worker initializer: exit as soon as the parent's end of `parent_alive` closes."""
+
+    def watch() -> None:
+        while True:
+            try:
+                parent_alive.recv_bytes()
+            except (EOFError, OSError):
+                os._exit(PARENT_GONE_EXIT_CODE)
+
+    threading.Thread(target=watch, name="quant-exit-with-parent", daemon=True).start()
 
 
 def _run_branch(

@@ -16,11 +16,12 @@ fsspec (and s3fs for `s3://`) come from the `quant-core[store]` extra and are im
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
-from quant_core.artifacts import JSON_MEDIA_TYPE, ArtifactRef, verified
+from quant_core.artifacts import JSON_MEDIA_TYPE, ArtifactRef, artifact_uri, verified, write_atomic
 from quant_core.cache import StageCache
-from quant_core.errors import ArtifactNotFoundError, ParamValidationError
+from quant_core.errors import ArtifactCorruptedError, ArtifactNotFoundError, ParamValidationError
 from quant_core.hashing import canonical_json
 from quant_core.stores.location import StoreLocation
 from quant_core.stores.read_cache import ReadCache
@@ -64,7 +65,7 @@ class RemoteFiles:
         try:
             self.fs.mv(temporary, path)
         except BaseException:
-            self._discard(temporary)
+            self.remove(temporary)
             raise
 
     def _write(self, path: str, data: bytes) -> None:
@@ -74,10 +75,10 @@ class RemoteFiles:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self.fs.pipe_file(path, data)
 
-    def _discard(self, path: str) -> None:
+    def remove(self, path: str) -> None:
         try:
             self.fs.rm_file(path)
-        except FileNotFoundError:  # never written, or already moved
+        except FileNotFoundError:  # never written, already moved or removed
             pass
 
 
@@ -94,6 +95,8 @@ class RemoteArtifactStore:
         # refs again and again (the artifacts map grows step by step), and a name never changes
         # content, so each is checked over the network once per process, not once per stage.
         self._present: set[str] = set()
+        # Artifacts found damaged in the store by this process: the next put publishes them again.
+        self._damaged: set[str] = set()
 
     def __repr__(self) -> str:
         return f"RemoteArtifactStore({self.root!r})"
@@ -109,14 +112,41 @@ class RemoteArtifactStore:
 
     def put(self, data: bytes, media_type: str) -> ArtifactRef:
         ref = ArtifactRef.for_bytes(data, media_type)
-        if ref.sha256 not in self._present:
+        if ref.sha256 in self._damaged or ref.sha256 not in self._present:
             path = self._path(ref.sha256)
-            # A stored object of another size is damage (the name is the content): publish again.
-            if self.files.size(path) != ref.size:
+            # Damage found by a read, or an object of another size (the name is the content):
+            # publish again, which repairs it.
+            if ref.sha256 in self._damaged or self.files.size(path) != ref.size:
                 self.files.publish(path, data)
+            self._damaged.discard(ref.sha256)
             self._present.add(ref.sha256)
         self.reads.keep(ref, data)
         return ref
+
+    def verify(self, sha256: str, size: int | None = None) -> str | None:
+        """What is wrong with the stored object named `sha256` (None: it is there and whole).
+
+        Its size is checked in the store; its content is hashed when this machine holds no copy
+        already checked (a copy in the read-through cache was hashed when it was fetched, and the
+        object cannot have another right content)."""
+        url = self.url_for(sha256)
+        stored = self.files.size(self._path(sha256))
+        if stored is None:
+            return f"artifact {url} is missing"
+        if size is not None and stored != size:
+            self._damaged.add(sha256)
+            return f"artifact {url} holds {stored} bytes, expected {size}"
+        ref = ArtifactRef(sha256=sha256, size=stored, media_type="application/octet-stream", uri=artifact_uri(sha256))
+        if self.reads.get(ref) is not None:
+            self._present.add(sha256)
+            return None
+        try:
+            self.get(ref)
+        except ArtifactCorruptedError as exc:
+            return str(exc)
+        except ArtifactNotFoundError:
+            return f"artifact {url} is missing"
+        return None
 
     def has(self, sha256: str) -> bool:
         if sha256 not in self._present and self.files.exists(self._path(sha256)):
@@ -137,10 +167,19 @@ class RemoteArtifactStore:
             raise ArtifactNotFoundError(
                 f"artifact {ref.sha256} ({ref.media_type}) is not in the store at {self.root}"
             ) from None
-        verified(data, ref, self.files.url(path))
+        try:
+            verified(data, ref, self.files.url(path))
+        except ArtifactCorruptedError:
+            self._damaged.add(ref.sha256)
+            raise
         self._present.add(ref.sha256)
         self.reads.keep(ref, data)
         return data
+
+    def export(self, ref: ArtifactRef, target: Path) -> Path:
+        """Write the artifact's bytes (checked against its name) at `target`, atomically."""
+        write_atomic(target, self.get(ref))
+        return target
 
     def put_json(self, value: Any) -> ArtifactRef:
         return self.put(canonical_json(value), JSON_MEDIA_TYPE)
@@ -173,6 +212,9 @@ class RemoteStageCache(StageCache):
 
     def _write(self, key: str, data: bytes) -> None:
         self.files.publish(self._entry_path(key), data)
+
+    def discard(self, key: str) -> None:
+        self.files.remove(self._entry_path(key))
 
 
 def _open_filesystem(location: StoreLocation) -> tuple[Any, str]:

@@ -29,6 +29,7 @@ import pandas as pd
 from quant_core.errors import DataValidationError, ParamValidationError
 
 from quant_stages.data.candidates import Candidate
+from quant_stages.data.text import SNIFF_BYTES, not_utf8
 
 INDEX_NAME = "date"
 TIME_UNIT = "us"
@@ -91,8 +92,11 @@ def read_returns(
 
 def _read_csv(file: Path, source: str) -> pd.DataFrame:
     # pandas renames duplicate headers to `X.1`, so duplicates are looked for in the raw header
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(source, file.read_bytes()[:SNIFF_BYTES], exc) from None
     if not header or not any(cell.strip() for cell in header):
         raise DataValidationError("file is empty", source=source, rule="empty-file")
     if len(header) == 1 and any(separator in header[0] for separator in ";\t|"):
@@ -108,7 +112,9 @@ def _read_csv(file: Path, source: str) -> pd.DataFrame:
         return pd.read_csv(file, index_col=0, dtype={header[0]: str})
     except pd.errors.EmptyDataError as exc:
         raise DataValidationError("file is empty", source=source, rule="empty-file") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(source, b"", exc) from None
+    except pd.errors.ParserError as exc:
         raise DataValidationError(
             f"not a readable CSV file: {exc}", source=source, rule="unreadable-file"
         ) from exc
