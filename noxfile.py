@@ -11,7 +11,8 @@ combination's tests from this checkout.
     uv run nox -s ray           # quant-core quant-stages quant-compute-ray
     uv run nox -s prefect       # quant-core quant-stages quant-flows-prefect
     uv run nox -s prefect-ray   # ... quant-flows-prefect quant-compute-ray (Prefect sleeves on Ray)
-    uv run nox -s dbos          # quant-core quant-stages quant-flows-dbos
+    uv run nox -s dbos          # quant-core quant-stages quant-cli quant-flows-dbos (PostgreSQL's
+                                # initdb/pg_ctl for its PostgreSQL tests, as .ci/run installs them)
     uv run nox -s store         # quant-core[store] quant-stages quant-cli, against moto's S3 server
     uv run nox -s all           # everything with every extra: the whole test suite
 
@@ -133,7 +134,8 @@ def prefect_ray(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def dbos(session: nox.Session) -> None:
-    install_wheels(session, "quant-core", "quant-stages", "quant-flows-dbos")
+    # quant-cli too: the crash tests resume meta.full with `quant runs resume`.
+    install_wheels(session, "quant-core", "quant-stages", "quant-cli", "quant-flows-dbos")
     run_tests(session, "quant-flows-dbos", extra=(IDEMPOTENCY,))
 
 

@@ -47,6 +47,17 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
+def run_status_text(status: str, engine_state: dict[str, Any] | None) -> Text:
+    """A run's status, with its engine's view when it has one: `running (dbos: pending)`."""
+    text = status_text(status)
+    if engine_state:
+        text.append(
+            f" ({engine_state['engine']}: {'pending' if engine_state['pending'] else engine_state['status'].lower()})",
+            style="yellow" if engine_state["pending"] else "dim",
+        )
+    return text
+
+
 def line(console: Console, text: str | Text) -> None:
     """One line that is never wrapped (paths and run ids must stay copyable)."""
     console.print(text, soft_wrap=True, markup=False, highlight=False)
@@ -282,7 +293,7 @@ def run_list(console: Console, document: dict[str, Any]) -> None:
         console, document["runs"], "run", "no runs recorded yet",
         ("run id", "kind", "target", "profile", "status", "executor", "started (UTC)", "duration"),
         lambda r: (
-            r["run_id"], r["kind"], r["target"], r["profile"] or "—", status_text(r["status"]),
+            r["run_id"], r["kind"], r["target"], r["profile"] or "—", run_status_text(r["status"], r.get("engine_state")),
             r["executor"], r["started_at"][5:19].replace("T", " "),
             fmt_duration(_seconds_between(r["started_at"], r["finished_at"])),
         ),
@@ -300,7 +311,7 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
             ("target", manifest["target"]),
             ("profile", manifest["profile"]),
             ("executor", manifest["executor"]),
-            ("status", status_text(manifest["status"])),
+            ("status", run_status_text(manifest["status"], document.get("engine_state"))),
             ("started", manifest["started_at"]),
             ("finished", manifest["finished_at"]),
             ("invocations", manifest["invocations"]),
@@ -314,7 +325,17 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
         console.print(stage_params_table("parameters", params))
     console.print(ledger_table("ledger", document["ledger"]))
     for sleeve in document["sleeves"]:
-        console.print(ledger_table(f"sleeve run {sleeve['run_id']} ({sleeve['status']})", sleeve["ledger"]))
+        status = run_status_text(sleeve["status"], sleeve.get("engine_state")).plain
+        console.print(ledger_table(f"sleeve run {sleeve['run_id']} ({status})", sleeve["ledger"]))
+
+
+def run_cancelled(console: Console, document: dict[str, Any]) -> None:
+    engine = document["engine_state"]
+    line(
+        console,
+        f"run {document['run_id']}: {engine['engine']} workflow {engine['status'].lower()}; what it finished is "
+        f"kept, and `quant runs resume {document['run_id']}` continues it",
+    )
 
 
 def ledger_table(title: str, ledger: Sequence[dict[str, Any]]) -> Table:

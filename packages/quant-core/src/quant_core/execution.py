@@ -264,9 +264,11 @@ def recorded_run(
     executor: str,
     parent_run_id: str | None = None,
     traceparent: str | None = None,
+    engine: Mapping[str, Any] | None = None,
 ) -> Iterator[RunRecord]:
     """Open a run's record (manifest + input context) under the run's lock, yield it, and close
-    it with the outcome. The same run id already running elsewhere: `RunLockedError`.
+    it with the outcome. The same run id already running elsewhere: `RunLockedError`. `engine`
+    goes into the manifest as it is: how the executor's engine names the run.
 
     The run is traced and counted when telemetry is on: its span is a child of `traceparent`
     (the W3C traceparent of a span in another thread or process, e.g. the parent run of a
@@ -279,6 +281,7 @@ def recorded_run(
                 run_id=context.run_id, kind=kind, target=target, parent_run_id=parent_run_id,
                 profile=context.profile, executor=executor, params={k: dict(v) for k, v in params.items()},
                 steps=steps, versions=runtime.versions, created_at=now, started_at=now, owner=owner,
+                engine=dict(engine or {}),
             ),
             context,
         )

@@ -145,6 +145,9 @@ class RunManifest(BaseModel):
     invocations: int = 1
     #: The process running it (this invocation): `host` and `pid`, checked through the run's lock.
     owner: dict[str, JsonValue] | None = None
+    #: What the engine that ran the run calls it, for finding it there (e.g. DBOS's workflow id,
+    #: application version and system database); empty for the local executor.
+    engine: dict[str, JsonValue] = Field(default_factory=dict)
 
     def same_request(self, other: RunManifest) -> bool:
         keys = ("kind", "target", "profile", "params", "steps", "parent_run_id")

@@ -1,4 +1,4 @@
-"""`quant runs list | show | resume`, and `quant run URI`."""
+"""`quant runs list | show | resume | cancel`, and `quant run URI`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 import typer
 from quant_core.records import new_run_id, validate_run_id
+from quant_core.sdk import RunResult
 from quant_core.uri import parse_uri
 from rich.console import Console
 
-from quant_cli import documents, render
+from quant_cli import dbos_hook, documents, render
 from quant_cli.damaged import draw_damaged
 from quant_cli.options import (
     DbosDatabaseUrlOption,
@@ -33,15 +34,15 @@ def list_runs(
     include_sleeves: Annotated[
         bool, typer.Option("--all", help="Include the sleeve runs of meta pipelines.")
     ] = False,
+    dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
-    """List recorded runs, newest first."""
+    """List recorded runs, newest first (DBOS runs with their workflow's state)."""
     state = get_state(ctx)
     scan = state.sdk().scan_runs()
     manifests = [m for m in scan.manifests if include_sleeves or m.parent_run_id is None]
-    document = {
-        "runs": [documents.manifest_summary(m) for m in manifests],
-        "damaged": [problem.to_json() for problem in scan.damaged],
-    }
+    summaries = [documents.manifest_summary(m) for m in manifests]
+    dbos_hook.add_run_states(state, summaries, manifests, dbos_database_url)
+    document = {"runs": summaries, "damaged": [problem.to_json() for problem in scan.damaged]}
     emit(state, document, draw_run_list)
 
 
@@ -50,10 +51,13 @@ def draw_run_list(console: Console, document: dict[str, Any]) -> None:
     draw_damaged(console, document["damaged"], "run")
 
 
-def show_run(ctx: typer.Context, run_id: RunArgument) -> None:
-    """Show a run's manifest and its ledger (one line per stage attempt), with its sleeves'."""
+def show_run(ctx: typer.Context, run_id: RunArgument, dbos_database_url: DbosDatabaseUrlOption = None) -> None:
+    """Show a run's manifest and its ledger (one line per stage attempt), with its sleeves'
+    (and DBOS's state of its workflow, for a DBOS run)."""
     state = get_state(ctx)
-    emit(state, documents.run_record_document(state.sdk(), run_id), draw_run_show)
+    document = documents.run_record_document(state.sdk(), run_id)
+    dbos_hook.add_show_state(state, document, dbos_database_url)
+    emit(state, document, draw_run_show)
 
 
 def draw_run_show(console: Console, document: dict[str, Any]) -> None:
@@ -71,20 +75,29 @@ def resume_run(
     ray_address: RayAddressOption = None,
     task_runner: TaskRunnerOption = None,
     dbos_database_url: DbosDatabaseUrlOption = None,
+    accept_version_change: dbos_hook.AcceptVersionChangeOption = False,
 ) -> None:
     """Run a recorded run again as it was started: finished steps come from the cache, so a
-    failed run continues at the step that failed."""
+    failed run continues at the step that failed. A DBOS run goes on where its workflow stopped."""
     state = get_state(ctx)
     sdk = state.sdk()
     manifest, plan = sdk.resume_plan(run_id)
     total = planned_total(sdk.registry, plan)
-    result = run_with_progress(
-        state, run_id, lambda: sdk.resume(
-            run_id, executor=executor, force=force,
-            executor_options=executor_options(None, ray_address, task_runner, dbos_database_url),
-        ),
-        title=f"resume {manifest.kind} {manifest.target}", total=total,
-    )
+    options = executor_options(None, ray_address, task_runner, dbos_database_url)
+
+    def resume(accept: bool) -> RunResult:
+        accepted = {"accept_version_change": True} if accept else {}
+        return run_with_progress(
+            state, run_id, lambda: sdk.resume(run_id, executor=executor, force=force, executor_options=options | accepted),
+            title=f"resume {manifest.kind} {manifest.target}", total=total,
+        )
+
+    try:
+        result = resume(accept_version_change)
+    except Exception as error:
+        if accept_version_change or not dbos_hook.offers_version_change(state, error):
+            raise
+        result = resume(True)
     emit(state, finished_run_document(sdk, result), render.run_result)
 
 
@@ -137,6 +150,7 @@ def build() -> typer.Typer:
     app.command("list")(list_runs)
     app.command("show")(show_run)
     app.command("resume")(resume_run)
+    app.command("cancel")(dbos_hook.cancel_run)
     return app
 
 

@@ -16,8 +16,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from quant_core.context import MetaContext, RunContext
-from quant_core.errors import ParamValidationError, StageFailedError
+from quant_core.errors import StageFailedError
 from quant_core.executors import fanout
+from quant_core.executors.base import map_each
+from quant_core.executors.options import check_workers
 from quant_core.execution import (
     Runtime,
     effective_params,
@@ -33,12 +35,8 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, runtime: Runtime, *, workers: int = 1, start_method: str = "forkserver") -> None:
-        if workers < 1:
-            raise ParamValidationError(
-                f"executor local: workers={workers} must be at least 1", param="workers", value=workers, rule="minimum"
-            )
         self.runtime = runtime
-        self.workers = workers
+        self.workers = check_workers(self.name, workers)
         self.start_method = start_method
 
     # -- protocol -------------------------------------------------------------------------------
@@ -72,26 +70,7 @@ class LocalExecutor:
     def map(
         self, stage_id: str, contexts: Sequence[RunContext], params: Mapping[str, Any]
     ) -> list[RunContext]:
-        outputs: list[RunContext] = []
-        failures: list[tuple[str, StageFailedError | ParamValidationError]] = []
-        for context in contexts:
-            try:
-                outputs.append(self._run_single_stage(stage_id, context, params))
-            except (StageFailedError, ParamValidationError) as exc:
-                failures.append((context.run_id, exc))
-        if len(failures) == 1 and len(contexts) == 1:
-            # One run, one error: give it as it is (a bad parameter stays a parameter error).
-            raise failures[0][1]
-        if failures:
-            raise StageFailedError(
-                stage_id,
-                ",".join(run_id for run_id, _ in failures),
-                "; ".join(
-                    f"{run_id}: {exc.cause if isinstance(exc, StageFailedError) else exc}"
-                    for run_id, exc in failures
-                ),
-            )
-        return outputs
+        return map_each(stage_id, contexts, lambda context: self._run_single_stage(stage_id, context, params))
 
     # -- internals ------------------------------------------------------------------------------
 
