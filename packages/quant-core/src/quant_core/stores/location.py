@@ -88,6 +88,20 @@ class StoreLocation:
             runs=runs,
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The location as JSON (for an engine that sends its inputs as JSON, e.g. a DBOS workflow)."""
+        return {
+            "url": self.url, "options": dict(self.options), "read_cache": self.read_cache,
+            "read_cache_bytes": self.read_cache_bytes, "runs": self.runs,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StoreLocation:
+        return cls(
+            url=data["url"], options=_checked_options(data.get("options") or {}), read_cache=data.get("read_cache"),
+            read_cache_bytes=data.get("read_cache_bytes", DEFAULT_READ_CACHE_BYTES), runs=bool(data.get("runs", False)),
+        )
+
     @property
     def scheme(self) -> str:
         match = _SCHEME.match(self.url)
