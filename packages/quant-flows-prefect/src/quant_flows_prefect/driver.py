@@ -158,7 +158,7 @@ class FlowDriver:
 
     def _fan_out(self, record: RunRecord, step: int, fan_out: FanOutStep, context: RunContext) -> MetaContext:
         timer = StepTimer()
-        branches = fanout.branches(context)
+        branches = fanout.branches(context, self.runtime.store)
         sub_spec = self.runtime.registry.get_pipeline(fan_out.pipeline)
         sub_run = RunTarget("pipeline", sub_spec.id, self.runtime.registry.flatten(sub_spec))
         # One driver thread per sleeve: it only submits tasks and waits. Each thread gets its
