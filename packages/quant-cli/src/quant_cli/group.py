@@ -62,7 +62,7 @@ LAZY_COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("store", "quant_cli.commands.store:build", "Check and clean the store ($QUANT_HOME: runs, artifacts, cache)."),
     LazyCommand("config", "quant_cli.commands.config:build", "Show the deployment's configuration (quant.toml)."),
     LazyCommand("serve-metrics", "quant_cli.commands.metrics:build", "Serve /metrics (Prometheus) counted from the run records under the home.", group=False),
-    LazyCommand("deploy", "quant_cli.commands.deploy:build", "Serve a pipeline as a deployment of an orchestrator (Prefect)."),
+    LazyCommand("deploy", "quant_cli.commands.deploy:build", "Serve pipelines as deployments of an orchestrator."),
     LazyCommand("demo", "quant_cli.commands.demo:build", "Run the demo: every sleeve's portfolio, the meta-portfolio and its report.", group=False),
 )
 
