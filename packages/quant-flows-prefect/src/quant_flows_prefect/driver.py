@@ -106,10 +106,11 @@ class FlowDriver:
             # Without quant's entry (never computed, or removed) Prefect's is not served either.
             refresh_cache=refresh_cache or entry is None, on_ray=self.on_ray and not in_driver,
         )
+        document = context.model_dump_json()
         if in_driver:
-            state = task(context=context.model_dump(mode="json"), return_state=True)
+            state = task(context=document, return_state=True)
         else:
-            future: PrefectFuture[dict[str, Any]] = task.submit(context=context.model_dump(mode="json"))
+            future: PrefectFuture[dict[str, Any]] = task.submit(context=document)
             future.wait()
             state = future.state
         result = state.result(raise_on_failure=False)
