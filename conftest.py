@@ -7,8 +7,8 @@ import os
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-# Ray, when the driver runs under `uv run` (as `.ci/run` and nox do), starts every worker with
-# `uv run` again in an uploaded copy of the working directory: a new environment per worker,
-# built without the workspace's extras (no ray, no prefect in it), so workers never start. The
-# workers of a test's local Ray must run this interpreter. Read by Ray at import: set it first.
+# Ray's workers run the test session's own interpreter. Without this, under `uv run pytest` Ray
+# 2.60 starts every worker with `uv run` in a copy of the working directory (a fresh environment
+# without the workspace's extras, so without Ray): workers then fail to start for minutes. Set
+# here, before any test module imports Ray (quant_compute_ray sets the same default itself).
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")

@@ -1,73 +1,155 @@
-"""À la carte test sessions: each package installed into a fresh virtualenv with only what it
-declares (plus pytest and hypothesis), then its own tests run there.
+"""À la carte test sessions from wheels: every package is built into a wheel once
+(`uv build --all-packages`), and each session installs into a fresh virtualenv only the wheels a
+user would `pip install` for that combination (plus pytest and hypothesis), then runs that
+combination's tests from this checkout.
 
-    uv run nox -s core      # quant-core alone: proves it needs nothing but pydantic and jsonschema
-    uv run nox -s stages    # quant-core + quant-stages
-    uv run nox -s cli       # quant-core + quant-cli
-    uv run nox -s skills    # quant-skills
-    uv run nox -s prefect   # quant-core + quant-stages + quant-cli + quant-flows-prefect (a real Prefect server)
-    uv run nox -s prefect-ray   # the same plus quant-compute-ray: flows on prefect-ray's RayTaskRunner
+    uv run nox -s wheels        # build the wheels; check metadata (twine), versions, ranges, skills data
+    uv run nox -s core          # pip install quant-core: needs nothing but pydantic and jsonschema
+    uv run nox -s stages        # quant-core quant-stages
+    uv run nox -s cli           # quant-core quant-cli
+    uv run nox -s skills        # quant-skills
+    uv run nox -s ray           # quant-core quant-stages quant-cli quant-compute-ray (a real local Ray)
+    uv run nox -s prefect       # quant-core quant-stages quant-cli quant-flows-prefect (a real Prefect server)
+    uv run nox -s prefect-ray   # ... quant-flows-prefect quant-compute-ray (Prefect sleeves on Ray)
+    uv run nox -s dbos          # quant-core quant-stages quant-cli quant-flows-dbos (PostgreSQL's
+                                # initdb/pg_ctl for its PostgreSQL tests, as .ci/run installs them)
+    uv run nox -s all           # everything with every extra: the whole test suite
 
 The workspace's own test run (`uv run pytest`) is `.ci/run`; these sessions catch a package that
-only works because a sibling happens to be installed in the workspace environment.
+works only because a sibling, a source tree or a workspace-only dependency happens to be there.
+Every session that installs quant-stages also runs its hypothesis idempotency properties.
 """
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = False
-nox.options.sessions = ["core", "stages", "cli", "skills"]
+nox.options.sessions = ["wheels", "core", "stages", "cli", "skills"]
 
 PYTHON = "3.11"
+ROOT = Path(__file__).resolve().parent
+WHEELS = ROOT / "dist" / "wheels"
 TEST_TOOLS = ("pytest", "hypothesis")
-CORE = "packages/quant-core"
+IDEMPOTENCY = "packages/quant-stages/tests/test_idempotency.py"
+
+#: distribution -> its tests folder
+TESTS = {
+    "quant-core": "packages/quant-core/tests",
+    "quant-stages": "packages/quant-stages/tests",
+    "quant-cli": "packages/quant-cli/tests",
+    "quant-skills": "skills/tests",
+    "quant-compute-ray": "packages/quant-compute-ray/tests",
+    "quant-flows-prefect": "packages/quant-flows-prefect/tests",
+    "quant-flows-dbos": "packages/quant-flows-dbos/tests",
+}
+
+_built: list[Path] = []
 
 
-def _run_tests(session: nox.Session, tests: str) -> None:
+def wheel_files(session: nox.Session) -> dict[str, Path]:
+    """distribution -> its wheel, built once per nox invocation (old wheels removed first)."""
+    if not _built:
+        shutil.rmtree(WHEELS, ignore_errors=True)
+        session.run("uv", "build", "--all-packages", "--wheel", "--out-dir", str(WHEELS), external=True, silent=True)
+        _built.extend(sorted(WHEELS.glob("*.whl")))
+    return {path.name.split("-")[0].replace("_", "-"): path for path in _built}
+
+
+def install_wheels(session: nox.Session, *requirements: str) -> None:
+    """Install quant distributions from their wheels, e.g. "quant-core[otel,prometheus]"; their
+    third-party dependencies come from the package index, as for a user."""
+    wheels = wheel_files(session)
+    specs = []
+    for requirement in requirements:
+        name, _, extras = requirement.partition("[")
+        specs.append(f"{name}{'[' + extras if extras else ''} @ {wheels[name].as_uri()}")
+    session.install(*specs, *TEST_TOOLS)
+
+
+def run_tests(session: nox.Session, *distributions: str, extra: tuple[str, ...] = ()) -> None:
     # The root pyproject's pytest settings (importlib import mode, warnings) still apply: pytest
-    # finds them from the repository root.
-    session.run("pytest", tests, "-q", *session.posargs)
+    # finds them from the repository root. A backend's tests folder appears with its backend.
+    folders = [TESTS[d] for d in distributions if (ROOT / TESTS[d]).is_dir()]
+    session.run("pytest", *folders, *extra, "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def wheels(session: nox.Session) -> None:
+    """Build every wheel; check each one's metadata, the versions and ranges, the skills' files."""
+    built = wheel_files(session)
+    session.install("twine", "packaging")
+    session.run("twine", "check", "--strict", *map(str, built.values()))
+    session.run("python", "tools/check_wheels.py", str(WHEELS))
 
 
 @nox.session(python=PYTHON)
 def core(session: nox.Session) -> None:
-    session.install(CORE, *TEST_TOOLS)
-    _run_tests(session, f"{CORE}/tests")
+    install_wheels(session, "quant-core")
+    run_tests(session, "quant-core")
 
 
 @nox.session(python=PYTHON)
 def stages(session: nox.Session) -> None:
-    # quant-core from this checkout first: quant-stages depends on it, and it is not on an index.
-    session.install(CORE, "packages/quant-stages", *TEST_TOOLS)
-    _run_tests(session, "packages/quant-stages/tests")
+    # skfolio: the reference the HRP tests compare against (a test peer, not a dependency)
+    install_wheels(session, "quant-core", "quant-stages")
+    session.install("skfolio")
+    run_tests(session, "quant-stages")
 
 
 @nox.session(python=PYTHON)
 def cli(session: nox.Session) -> None:
-    session.install(CORE, "packages/quant-cli", *TEST_TOOLS)
-    _run_tests(session, "packages/quant-cli/tests")
+    install_wheels(session, "quant-core", "quant-cli")
+    run_tests(session, "quant-cli")
 
 
 @nox.session(python=PYTHON)
 def skills(session: nox.Session) -> None:
-    session.install(CORE, "./skills", *TEST_TOOLS)  # a bare "skills" is a PyPI package
-    _run_tests(session, "skills/tests")
+    install_wheels(session, "quant-skills")
+    # skills-ref: the Agent Skills format's reference validator, which the skills tests run next
+    # to the project's own.
+    session.install("skills-ref")
+    run_tests(session, "quant-skills")
 
 
-PREFECT_PACKAGES = (CORE, "packages/quant-stages", "packages/quant-cli", "packages/quant-flows-prefect")
+@nox.session(python=PYTHON)
+def ray(session: nox.Session) -> None:
+    # quant-cli too: the tests join a head node through `quant ... --ray-address`.
+    install_wheels(session, "quant-core", "quant-stages", "quant-cli", "quant-compute-ray")
+    run_tests(session, "quant-compute-ray", extra=(IDEMPOTENCY,))
 
 
 @nox.session(python=PYTHON)
 def prefect(session: nox.Session) -> None:
-    # The Ray tests need only ray and prefect-ray, which quant-flows-prefect brings.
-    session.install(*PREFECT_PACKAGES, *TEST_TOOLS)
-    _run_tests(session, "packages/quant-flows-prefect/tests")
+    # quant-cli too: the deployment tests serve flows with `quant deploy prefect`.
+    install_wheels(session, "quant-core", "quant-stages", "quant-cli", "quant-flows-prefect")
+    run_tests(session, "quant-flows-prefect", extra=(IDEMPOTENCY,))
 
 
-@nox.session(name="prefect-ray", python=PYTHON)
+@nox.session(python=PYTHON, name="prefect-ray")
 def prefect_ray(session: nox.Session) -> None:
-    # quant-compute-ray installed beside it must not change how the Prefect flows run on Ray.
-    session.install(*PREFECT_PACKAGES, "packages/quant-compute-ray", *TEST_TOOLS)
-    _run_tests(session, "packages/quant-flows-prefect/tests/test_prefect_ray.py")
+    install_wheels(session, "quant-core", "quant-stages", "quant-cli", "quant-flows-prefect", "quant-compute-ray")
+    run_tests(session, "quant-flows-prefect", "quant-compute-ray", extra=(IDEMPOTENCY,))
+
+
+@nox.session(python=PYTHON)
+def dbos(session: nox.Session) -> None:
+    # quant-cli too: the crash tests resume meta.full with `quant runs resume`.
+    install_wheels(session, "quant-core", "quant-stages", "quant-cli", "quant-flows-dbos")
+    run_tests(session, "quant-flows-dbos", extra=(IDEMPOTENCY,))
+
+
+@nox.session(python=PYTHON, name="all")
+def all_packages(session: nox.Session) -> None:
+    """Every wheel with every extra: the whole suite (the root pyproject's testpaths)."""
+    install_wheels(
+        session, "quant-core[otlp,prometheus]", "quant-stages", "quant-cli", "quant-skills",
+        "quant-compute-ray", "quant-flows-prefect", "quant-flows-dbos",
+    )
+    # skfolio: the reference the HRP tests compare against; skills-ref: the skills format's validator
+    session.install("skfolio", "skills-ref")
+    session.run("pytest", "-q", *session.posargs)

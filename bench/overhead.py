@@ -12,8 +12,15 @@ The peer is a plain Python call of the same stage's `execute` on the same contex
 costs without quant. Each figure is the median over repetitions of (run time / 20 stages).
 
     uv run python bench/overhead.py [--repeats 30] [--profile cold|cached]
+    uv run python bench/overhead.py --telemetry [--repeats 30]
 
 Targets: <= 2 ms per stage cold, <= 0.5 ms per stage cached.
+
+`--telemetry` measures tracing and metrics instead: the same pipeline, in the same repetition,
+with telemetry off (the default) and on (OpenTelemetry spans to an SDK tracer provider whose
+batch processor exports to an exporter that drops them, and Prometheus metrics), cold and
+cached; the figure is on minus off per stage. Off, the seam costs one no-op context manager per
+stage and per run: timed on its own, in a loop. Targets: off nothing measurable, on <= 0.2 ms.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from quant_core import PipelineSpec, ProfileCatalog, QuantSDK, RunContext, StageRegistry
+from quant_core.config import QuantConfig
 from quant_core.records import installed_versions
+from quant_core.telemetry import Telemetry
 from quant_core.testing import Noop, toy_profiles, toy_registry
 
 STAGES = 20
@@ -52,8 +61,11 @@ def bench_registry() -> StageRegistry:
     return registry
 
 
-def make_sdk(home: Path, versions: dict[str, str]) -> QuantSDK:
-    return QuantSDK(home=home, registry=bench_registry(), profiles=ProfileCatalog([toy_profiles()]), versions=versions)
+def make_sdk(home: Path, versions: dict[str, str], telemetry: Telemetry | None = None) -> QuantSDK:
+    return QuantSDK(
+        home=home, registry=bench_registry(), profiles=ProfileCatalog([toy_profiles()]), versions=versions,
+        config=QuantConfig.defaults(), telemetry=telemetry,
+    )
 
 
 class Timing:
@@ -84,6 +96,84 @@ def measure(repeats: int, scratch: Path, versions: dict[str, str]) -> dict[str, 
             per_stage.setdefault(f"{mode} wall", []).append(timing.wall / STAGES)
             per_stage.setdefault(f"{mode} cpu", []).append(timing.cpu / STAGES)
     return per_stage
+
+
+TARGET_TELEMETRY_MS = 0.2
+
+
+def telemetry_on() -> Telemetry:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from quant_core.metrics import QuantMetrics
+    from quant_core.tracing import Tracing
+
+    class Dropping(SpanExporter):
+        """Spans go through the real batch processor and are dropped (no collector to time)."""
+
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Dropping()))
+    return Telemetry(tracing=Tracing(provider), metrics=QuantMetrics())
+
+
+def measure_telemetry(repeats: int, scratch: Path, versions: dict[str, str]) -> dict[str, list[float]]:
+    """Seconds per stage, telemetry off and on, cold and cached, interleaved in each repetition."""
+    per_stage: dict[str, list[float]] = {}
+    on = telemetry_on()
+    for rep in range(repeats):
+        sdks = {
+            "off": make_sdk(scratch / f"off-{rep}", versions),
+            "on": make_sdk(scratch / f"on-{rep}", versions, telemetry=on),
+        }
+        for mode in ("cold", "cached"):
+            for state, sdk in sdks.items():
+                timing = Timing(lambda: sdk.run_pipeline(PIPELINE_ID, run_id=f"{mode}-{rep}"))
+                per_stage.setdefault(f"{mode} {state} wall", []).append(timing.wall / STAGES)
+                per_stage.setdefault(f"{mode} {state} cpu", []).append(timing.cpu / STAGES)
+    on.flush()
+    return per_stage
+
+
+def seam_cost_off(loops: int = 200_000) -> float:
+    """Seconds per stage of the seam with telemetry off: the stage hook and a run hook's share."""
+    telemetry = Telemetry.off()
+    record = object()
+    start = time.perf_counter()
+    for _ in range(loops):
+        with telemetry.stage(record, stage_id="s", step=1, attempt=1, executor="local"):
+            pass
+    per_stage = (time.perf_counter() - start) / loops
+    start = time.perf_counter()
+    for _ in range(loops):
+        with telemetry.run(record, None, traceparent=None):  # type: ignore[arg-type]
+            pass
+    return per_stage + (time.perf_counter() - start) / loops / STAGES
+
+
+def report_telemetry(repeats: int, scratch: Path, versions: dict[str, str], scratch_name: str) -> int:
+    measure_telemetry(2, scratch / "warmup", versions)
+    per_stage = measure_telemetry(repeats, scratch, versions)
+    print(f"machine: {machine()}")
+    print(f"scratch: {scratch_name}; {STAGES} toy.noop stages; {repeats} repetitions; load average {os.getloadavg()[0]:.1f}\n")
+    print(f"{'mode':<8} {'clock':<5} {'off ms/stage':>13} {'on ms/stage':>12} {'on - off':>9} {'(IQR of paired diffs)':>24}")
+    missed = False
+    for mode in ("cold", "cached"):
+        for clock in ("wall", "cpu"):
+            off = [v * 1e3 for v in per_stage[f"{mode} off {clock}"]]
+            on = [v * 1e3 for v in per_stage[f"{mode} on {clock}"]]
+            diffs = [b - a for a, b in zip(off, on)]
+            low, _, high = statistics.quantiles(diffs, n=4)
+            added = statistics.median(diffs)
+            if clock == "cpu":
+                missed |= added > TARGET_TELEMETRY_MS
+            print(f"{mode:<8} {clock:<5} {statistics.median(off):>13.4f} {statistics.median(on):>12.4f} "
+                  f"{added:>9.4f} {f'({low:.3f} to {high:.3f})':>24}")
+    print(f"\ntelemetry off: the seam's no-op hooks cost {seam_cost_off() * 1e6:.3f} us per stage (target: not measurable)")
+    print(f"telemetry on: target <= {TARGET_TELEMETRY_MS} ms per stage (median of paired CPU-time differences)")
+    return 1 if missed else 0
 
 
 def plain_pipeline() -> RunContext:
@@ -123,6 +213,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--profile", choices=["cold", "cached"])
     parser.add_argument("--scratch", type=Path, default=None, help="where the QuantHomes go (default: a temp dir)")
+    parser.add_argument("--telemetry", action="store_true", help="tracing and metrics off vs on")
     args = parser.parse_args()
 
     # Package versions go into every run manifest; an SDK reads them once, on its first run. That
@@ -135,6 +226,9 @@ def main() -> int:
         if args.profile:
             profile(args.profile, scratch, args.repeats, versions)
             return 0
+        if args.telemetry:
+            place = args.scratch or Path(tempfile.gettempdir())
+            return report_telemetry(args.repeats, scratch, versions, f"{place} ({filesystem(place)})")
         measure(3, scratch / "warmup", versions)  # imports, first files
         per_stage = measure(args.repeats, scratch, versions)
 

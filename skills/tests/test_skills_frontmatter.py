@@ -16,6 +16,18 @@ def test_fields_and_body() -> None:
     assert body == "# Title\nbody\n"
 
 
+def test_a_mapping_of_strings_one_level_deep() -> None:
+    text = (
+        "---\nname: my-skill\nmetadata:\n  author: example-org\n\n  version: '1.0'\n"
+        "description: Does things.\n---\nbody\n"
+    )
+    fields, body = split_frontmatter(text, "SKILL.md")
+    assert fields == {
+        "name": "my-skill", "metadata": {"author": "example-org", "version": "1.0"}, "description": "Does things.",
+    }
+    assert body == "body\n"
+
+
 def test_crlf_line_endings() -> None:
     fields, body = split_frontmatter("---\r\nname: a\r\n---\r\nbody\r\n", "SKILL.md")
     assert fields == {"name": "a"}
@@ -78,7 +90,12 @@ def test_scalars_refused(raw: str, rule: str) -> None:
         ("name: a\n---\n", "frontmatter-missing", "must start with a '---' line"),
         ("---\nname: a\nbody\n", "frontmatter-unclosed", "not closed"),
         ("---\nname: a\n  nested: b\n---\nbody", "frontmatter-syntax", "frontmatter line 3"),
-        ("---\ntags:\n  - a\n---\nbody", "frontmatter-empty-value", "frontmatter line 2 (tags)"),
+        ("---\ntags:\n  - a\n---\nbody", "frontmatter-syntax", "frontmatter line 3: in 'tags'"),
+        ("---\ntags:\n---\nbody", "frontmatter-empty-value", "frontmatter line 2 (tags)"),
+        ("---\nmetadata:\n  a: x\n    b: y\n---\nbody", "frontmatter-syntax", "indented like the first entry"),
+        ("---\nmetadata:\n  a: x\n  a: y\n---\nbody", "frontmatter-duplicate-key", "metadata.a repeated"),
+        ("---\nmetadata:\n  version: 1.0\n---\nbody", "frontmatter-not-a-string", "(metadata.version)"),
+        ("---\nmetadata:\n  deep:\n    x: y\n---\nbody", "frontmatter-empty-value", "(metadata.deep)"),
         ("---\nname: a\nname: b\n---\nbody", "frontmatter-duplicate-key", "key 'name' repeated"),
         ("---\nname:a\n---\nbody", "frontmatter-syntax", "expected 'key: value'"),
     ],

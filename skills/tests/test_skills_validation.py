@@ -6,13 +6,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from quant_skills import Skill, SkillValidationError, list_skills, load_skill, validate
 
-PACKAGED = ["quant-diagnose-run", "quant-explore-stages", "quant-profiles", "quant-run-portfolio"]
+PACKAGED = ["quant-diagnose-run", "quant-explore-stages", "quant-operate", "quant-profiles", "quant-run-portfolio"]
 GOOD_SCRIPT = "#!/usr/bin/env bash\n# does a thing\nset -euo pipefail\nquant stage list --json\n"
 
 
@@ -197,3 +198,66 @@ def test_hidden_files_and_caches_are_ignored(tmp_path: Path) -> None:
     (tmp_path / "my-skill" / "scripts" / ".DS_Store").write_bytes(b"\0")
     (tmp_path / "my-skill" / "scripts" / "__pycache__").mkdir()
     validate(skill)
+
+
+# -- the reference validator of the format (skills-ref: `agentskills validate DIR`) --------------
+
+AGENTSKILLS = Path(shutil.which("agentskills") or Path(sys.executable).parent / "agentskills")
+
+
+def reference_validate(folder: Path) -> subprocess.CompletedProcess[str]:
+    assert AGENTSKILLS.is_file(), "the reference validator is missing: install skills-ref (the workspace's dev group)"
+    return subprocess.run([str(AGENTSKILLS), "validate", str(folder)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("skill", list_skills(), ids=lambda s: s.name)
+def test_the_reference_validator_accepts_every_packaged_skill(skill: Skill) -> None:
+    result = reference_validate(Path(str(skill.path)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid skill" in result.stdout
+
+
+def test_the_optional_metadata_mapping_is_accepted_by_both(tmp_path: Path) -> None:
+    skill = make_skill(
+        tmp_path,
+        frontmatter=(
+            "name: my-skill\ndescription: Does a thing. Use when a thing is needed.\nlicense: MIT\n"
+            "metadata:\n  author: example-org\n  version: '1.0'\ncompatibility: Needs bash and the quant command.\n"
+            "allowed-tools: Bash(quant:*) Read\n"
+        ),
+    )
+    validate(skill)
+    assert reference_validate(skill.path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("folder", "frontmatter", "rule"),
+    [
+        ("my-skill", "name: my-skill\ndescription: x\nversion: '1'\n", "unknown-field"),
+        ("my-skill", "name: my-skill\n", "missing-field"),
+        ("My-Skill", "name: My-Skill\ndescription: x\n", "name-charset"),
+        ("my--skill", "name: my--skill\ndescription: x\n", "name-charset"),
+        ("my-skill", "name: other-skill\ndescription: x\n", "name-folder-mismatch"),
+        ("a" * 65, f"name: {'a' * 65}\ndescription: x\n", "name-length"),
+        ("my-skill", f"name: my-skill\ndescription: {'d' * 1025}\n", "description-length"),
+        ("my-skill", f"name: my-skill\ndescription: x\ncompatibility: {'c' * 501}\n", "compatibility-length"),
+    ],
+)
+def test_what_the_format_refuses_both_validators_refuse(tmp_path: Path, folder: str, frontmatter: str, rule: str) -> None:
+    skill = make_skill(tmp_path, folder, frontmatter=frontmatter)
+    assert rule_of(skill) == rule
+    assert reference_validate(skill.path).returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("frontmatter", "rule"),
+    [
+        ("name: my-skill\ndescription: Runs quant <stage>.\n", "description-angle-brackets"),
+        ("name: my-skill\ndescription: x\nmetadata: one string\n", "field-not-a-mapping"),
+    ],
+)
+def test_the_project_is_stricter_than_the_format_here(tmp_path: Path, frontmatter: str, rule: str) -> None:
+    """Rules of the project on top of the format's: the reference validator lets these through."""
+    skill = make_skill(tmp_path, frontmatter=frontmatter)
+    assert rule_of(skill) == rule
+    assert reference_validate(skill.path).returncode == 0

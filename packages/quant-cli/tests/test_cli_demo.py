@@ -17,15 +17,17 @@ def test_demo_defaults_to_meta_full_with_the_demo_profile(cli) -> None:
     assert json.loads(result.stdout)["error"]["message"].startswith("unknown pipeline 'meta.full'")
 
 
-def test_toy_demo_shows_sleeve_results_and_meta_weights(cli) -> None:
+def test_toy_demo_ends_with_the_sleeves_and_their_weights(cli) -> None:
     result = cli(*TOY_DEMO)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "✓ pipeline toy.meta succeeded" in out
-    assert "sleeve results" in out and "meta weights" in out
-    assert "0.5385" in out  # beta: 14 / 26
-    assert "0.2308" in out  # alpha and gamma: 6 / 26
     assert "report: none (the pipeline made no HTML report)" in out
+    results = out.split("sleeves and meta-portfolio", 1)[1]  # the last thing on screen
+    rows = {line.split()[0]: line.split()[1:] for line in results.splitlines() if line.split()[:1] in (["alpha"], ["beta"], ["gamma"])}
+    assert rows["beta"][0] == "53.8%"  # 14 / 26
+    assert rows["alpha"][0] == rows["gamma"][0] == "23.1%"  # 6 / 26
+    assert rows["beta"][1] == "14"  # without a report, each sleeve's own figures (toy.sum's total)
     assert "↺ gamma › toy.sum" in result.stderr  # progress, on stderr
 
 
@@ -44,16 +46,19 @@ def test_second_demo_is_served_from_the_cache(cli) -> None:
     assert third["outputs"]["meta_weights"] == first["outputs"]["meta_weights"]
 
 
-def test_demo_exports_the_html_report_and_renders_its_tables(cli, home: Path, report_html: bytes) -> None:
+def test_demo_exports_the_html_report_and_ends_with_its_tables(cli, home: Path, report_html: bytes) -> None:
     result = cli(*REPORT_DEMO, "--run-id", "demo-1")
     assert result.exit_code == 0, result.output
     report_path = home / "runs" / "demo-1" / "report.html"
     assert report_path.read_bytes() == report_html
     out = result.stdout
     assert f"report: {report_path}" in out
-    assert "metrics" in out and "sharpe" in out and "1.2500" in out
-    assert "sleeves" in out and "53.8462" in out  # beta's total: 100 * 14/26
-    assert "top assets" in out and "BINANCE:BTCUSDT" in out and "0.1250" in out
+    results = out.split("sleeves and meta-portfolio", 1)[1]
+    meta_row = next(line for line in results.splitlines() if line.startswith("meta-portfolio"))
+    assert meta_row.split()[1:] == ["100.0%", "1.25", "-10.0%", "—"]  # weights sum, sharpe, max dd, (no total)
+    beta_row = next(line for line in results.splitlines() if line.startswith("beta"))
+    assert beta_row.split()[-1] == "53.8462"  # the report's per-sleeve figure: 100 * 14/26
+    assert "top assets (1 of 1 listed)" in results and "BINANCE:BTCUSDT" in results and "12.5%" in results
 
 
 def test_demo_json_holds_the_run_and_the_report_path(cli, home: Path, report_html: bytes) -> None:

@@ -18,7 +18,8 @@ def test_profile_list(cli) -> None:
             {"name": "large", "kind": "portfolio", "description": "", "sleeves": []},
             {"name": "small", "kind": "portfolio", "description": "", "sleeves": []},
             {"name": "trio", "kind": "meta", "description": "", "sleeves": ["alpha", "beta", "gamma"]},
-        ]
+        ],
+        "damaged": [],
     }
     assert "3 profile(s)" in cli("profile", "list").stdout
 

@@ -1,4 +1,4 @@
-"""Formatting helpers: cells, durations, strict JSON, generic report rows."""
+"""Formatting helpers: cells, durations, strict JSON, cache lines."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import pytest
 
 from quant_cli.jsonout import dumps, json_safe
-from quant_cli.render import cache_summary, fmt_duration, fmt_value, union_keys
-from quant_cli.report import _flatten_row, artifact_ref
+from quant_cli.render import cache_summary, fmt_duration, fmt_value
+from quant_cli.report import artifact_ref
 
 
 @pytest.mark.parametrize(
@@ -47,17 +47,6 @@ def test_json_output_is_strict_json() -> None:
     document = {"sharpe": math.nan, "rows": [1.5, -math.inf, {"x": math.inf}], "n": 3}
     assert json_safe(document) == {"sharpe": None, "rows": [1.5, None, {"x": None}], "n": 3}
     assert json.loads(dumps(document)) == {"sharpe": None, "rows": [1.5, None, {"x": None}], "n": 3}
-
-
-def test_union_keys_puts_known_columns_first_then_first_seen_order() -> None:
-    rows = [{"weight": 0.5, "sharpe": 1.0}, {"name": "b", "cagr": 0.1, "weight": 0.5}]
-    assert union_keys(rows, first=("name", "symbol", "weight")) == ["name", "weight", "sharpe", "cagr"]
-
-
-def test_report_rows_are_flattened_one_level() -> None:
-    assert _flatten_row({"name": "alpha", "weight": 0.25, "metrics": {"sharpe": 1.1, "name": "shadowed"}}) == {
-        "name": "alpha", "weight": 0.25, "sharpe": 1.1,
-    }
 
 
 def test_artifact_ref_accepts_data_or_json_text() -> None:

@@ -1,15 +1,19 @@
 """Any run that makes an HTML report gets it exported to runs/<run_id>/report.html, whichever
 command ran it (not only `quant demo`)."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 QUANT = Path(sys.executable).parent / "quant"
 
 
+@pytest.mark.skipif(importlib.util.find_spec("quant_stages") is None, reason="needs quant-stages (not in `nox -s cli`)")
 def test_pipeline_run_of_meta_full_exports_the_report(tmp_path: Path) -> None:
     assert QUANT.is_file(), "run `uv sync` to install the quant console script"
     profile = tmp_path / "home" / "profiles" / "tiny.toml"

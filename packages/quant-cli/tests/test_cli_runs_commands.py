@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def test_runs_list_newest_first_without_sleeves_unless_asked(cli) -> None:
-    assert json.loads(cli("runs", "list", "--json").stdout) == {"runs": []}
+    assert json.loads(cli("runs", "list", "--json").stdout) == {"runs": [], "damaged": []}
     assert "no runs recorded yet" in cli("runs", "list").stdout
     cli("stage", "run", "toy.seed", "--run-id", "first", "--json")
     cli("pipeline", "run", "toy.meta", "--profile", "trio", "--run-id", "second", "--json")

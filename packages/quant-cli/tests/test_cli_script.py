@@ -71,7 +71,7 @@ def test_usage_error_with_json_is_also_a_json_document(tmp_path: Path) -> None:
 
 
 def test_quant_home_comes_from_the_environment(tmp_path: Path) -> None:
-    assert json.loads(quant("runs", "list", "--json", home=tmp_path).stdout) == {"runs": []}
+    assert json.loads(quant("runs", "list", "--json", home=tmp_path).stdout) == {"runs": [], "damaged": []}
 
 
 def test_importing_the_cli_imports_no_numeric_stack() -> None:

@@ -35,7 +35,7 @@ HAS_STAGES = importlib.util.find_spec("quant_stages") is not None
 needs_skills = pytest.mark.skipif(not HAS_SKILLS, reason="quant-skills is not installed")
 needs_stages = pytest.mark.skipif(not (HAS_SKILLS and HAS_STAGES), reason="quant-skills or quant-stages not installed")
 
-SKILL_NAMES = ["quant-diagnose-run", "quant-explore-stages", "quant-profiles", "quant-run-portfolio"]
+SKILL_NAMES = ["quant-diagnose-run", "quant-explore-stages", "quant-operate", "quant-profiles", "quant-run-portfolio"]
 QUANT = Path(sys.executable).parent / "quant"
 
 
@@ -75,7 +75,7 @@ def test_list(cli) -> None:
     for entry, skill in zip(document["skills"], quant_skills.list_skills(), strict=True):
         assert entry == {"name": skill.name, "description": skill.description, "path": str(skill.path)}
     human = cli("skills", "list", env={"COLUMNS": "200"}).stdout
-    assert "4 skill(s)" in human and "quant-run-portfolio" in human
+    assert "5 skill(s)" in human and "quant-run-portfolio" in human
 
 
 def mode(path: Path) -> int:
@@ -96,7 +96,7 @@ def test_install_then_again_then_conflict_then_force(cli, tmp_path: Path) -> Non
     assert sorted(p.name for p in target.iterdir()) == SKILL_NAMES
 
     again = json.loads(cli("skills", "install", "--target", str(target), "--json").stdout)
-    assert [s["status"] for s in again["skills"]] == ["unchanged"] * 4
+    assert [s["status"] for s in again["skills"]] == ["unchanged"] * 5
 
     edited = target / "quant-profiles" / "SKILL.md"
     edited.write_text("my edits", encoding="utf-8")
@@ -114,7 +114,7 @@ def test_install_then_again_then_conflict_then_force(cli, tmp_path: Path) -> Non
     assert forced.exit_code == 0
     statuses = {s["name"]: s["status"] for s in json.loads(forced.stdout)["skills"]}
     assert statuses == {
-        "quant-diagnose-run": "unchanged", "quant-explore-stages": "unchanged",
+        "quant-diagnose-run": "unchanged", "quant-explore-stages": "unchanged", "quant-operate": "unchanged",
         "quant-profiles": "replaced", "quant-run-portfolio": "unchanged",
     }
     assert edited.read_text(encoding="utf-8").startswith("---\nname: quant-profiles\n")
@@ -128,7 +128,7 @@ def test_install_defaults_to_dot_claude_skills(cli, tmp_path: Path, monkeypatch:
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / ".claude" / "skills").iterdir()) == SKILL_NAMES
     assert f"installed quant-run-portfolio  {tmp_path / '.claude' / 'skills' / 'quant-run-portfolio'}" in result.stdout
-    assert f"4 skill(s) in {tmp_path / '.claude' / 'skills'}" in result.stdout
+    assert f"5 skill(s) in {tmp_path / '.claude' / 'skills'}" in result.stdout
 
 
 # -- what the skills mention --------------------------------------------------------------------
@@ -207,6 +207,11 @@ def real_command_tree() -> TyperGroup:
     return typer.main.get_command(build_app(lambda home: QuantSDK(home=home)))
 
 
+def subcommand(group: TyperGroup, name: str) -> Any:
+    """The subcommand `name` of `group` (the root loads its commands on first use)."""
+    return group.get_command(typer.Context(group), name)
+
+
 def option_names(command: Any) -> set[str]:
     return {name for param in command.params for name in (*param.opts, *param.secondary_opts) if name.startswith("-")}
 
@@ -223,16 +228,17 @@ def check_mention(root: TyperGroup, text: str) -> str | None:
             index += 1
         elif token.startswith("-"):
             options.append(token.split("=", 1)[0])
-        elif not words or (len(words) == 1 and isinstance(root.commands.get(words[0]), TyperGroup)):
+        elif not words or (len(words) == 1 and isinstance(subcommand(root, words[0]), TyperGroup)):
             words.append(token)
         index += 1
     command: Any = root
     for word in words:
         if not isinstance(command, TyperGroup):
             break
-        if word not in command.commands:
-            return f"no command {word!r} under {command.name!r} (have {sorted(command.commands)})"
-        command = command.commands[word]
+        found = subcommand(command, word)
+        if found is None:
+            return f"no command {word!r} under {command.name!r} (have {command.list_commands(typer.Context(command))})"
+        command = found
     allowed = option_names(command) | option_names(root) | GLOBAL_FLAGS
     unknown = [o for o in options if o not in allowed]
     return f"unknown option(s) {unknown} for {' '.join(words)}" if unknown else None
@@ -369,10 +375,10 @@ class Scripts:
     env: dict[str, str]
     folders: dict[str, Path]
 
-    def run(self, skill: str, script: str, *args: str) -> tuple[int, Any, str]:
+    def run(self, skill: str, script: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
         path = self.folders[skill] / "scripts" / script
         done = subprocess.run(
-            [str(path), *args], capture_output=True, text=True, env=self.env, timeout=300, check=False,
+            [str(path), *args], capture_output=True, text=True, env=self.env | (env or {}), timeout=300, check=False,
         )
         return done.returncode, json.loads(done.stdout) if done.stdout.strip() else None, done.stderr
 
@@ -475,6 +481,50 @@ def test_check_profile_refuses_a_meta_profile_as_a_sleeve(scripts: Scripts) -> N
     code, document, stderr = scripts.run("quant-profiles", "check-profile.sh", "nested")
     assert code == 2
     assert document["error"]["message"] == (
-        "profile 'nested': sleeve 'inner' names the meta profile 'demo'; a sleeve runs a portfolio profile"
+        f"profile 'nested' ({scripts.home / 'profiles' / 'nested.toml'}): sleeve 'inner' names the meta "
+        "profile 'demo'; a sleeve runs a portfolio profile"
     )
-    assert stderr.startswith("error: profile 'nested': sleeve 'inner'")
+    assert stderr.startswith("error: profile 'nested' (") and "sleeve 'inner'" in stderr
+
+
+def test_operate_checks_the_deployment(scripts: Scripts, tmp_path: Path) -> None:
+    config = tmp_path / "quant.toml"
+    config.write_text('[executor]\nname = "local"\nworkers = 2\n[telemetry]\nmetrics = true\n', encoding="utf-8")
+    code, summary, _ = scripts.run("quant-operate", "check-deployment.sh", str(tmp_path))
+    assert code == 0
+    assert (summary["file"], summary["executor"], summary["installed"]) == (str(config), "local", True)
+    assert summary["executor_options"] == {"workers": 2} and summary["metrics"] is True
+    assert summary["changed"]["executor.workers"] == {"value": 2, "source": f"file {config}"}
+    assert summary["changed"]["home"]["source"] == "env QUANT_HOME"
+
+    code, summary, _ = scripts.run("quant-operate", "check-deployment.sh", str(tmp_path), env={"QUANT_EXECUTOR": "nowhere"})
+    assert code == 0 and summary["installed"] is False
+    assert summary["install_hint"].startswith("unknown executor 'nowhere'")
+
+    config.write_text('[executor]\nnmae = "ray"\n', encoding="utf-8")
+    code, error, stderr = scripts.run("quant-operate", "check-deployment.sh", str(tmp_path))
+    assert code == 2 and error["error"]["type"] == "ConfigError"
+    assert stderr.startswith(f"error: {config}: unknown key 'executor.nmae'")
+
+
+def test_operate_resumes_a_run_and_reads_its_telemetry(scripts: Scripts) -> None:
+    code, summary, _ = scripts.run("quant-run-portfolio", "run-portfolio.sh", "tiny")
+    assert code == 0
+    run_id = summary["run_id"]
+
+    code, resumed, _ = scripts.run("quant-operate", "resume.sh", run_id)
+    assert code == 0
+    assert (resumed["run_id"], resumed["status"], resumed["executor"]) == (run_id, "succeeded", "local")
+    assert resumed["invocations"] == 2 and resumed["recomputed"] == [] and len(resumed["from_cache"]) == 8
+
+    code, telemetry, _ = scripts.run("quant-operate", "run-telemetry.sh", run_id)
+    assert code == 0
+    assert telemetry["trace"] == {"span": "quant.run portfolio.full", "attribute": {"quant.run_id": run_id}}
+    assert len(telemetry["stages"]) == 8
+    backtest = telemetry["stages"]["allocation.backtest"]
+    assert (backtest["attempts"], backtest["failed"], backtest["executor"], backtest["ran_on"]) == (2, 0, "local", ["driver"])
+    assert backtest["cache_hits"] >= 1  # the resume was served from the cache
+
+    for script in ("resume.sh", "run-telemetry.sh"):
+        code, error, _ = scripts.run("quant-operate", script, "no-such-run")
+        assert code == 3 and error["error"]["type"] == "RunNotFoundError"

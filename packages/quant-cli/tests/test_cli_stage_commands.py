@@ -222,7 +222,8 @@ def test_from_run_with_the_wrong_kind_of_context_is_exit_2(cli) -> None:
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         "error: a MetaContext cannot be given to a stage that takes a SelectionContext: stage toy.scale was given "
-        "the meta context of run meta-run"
+        "the meta context of run meta-run. Run meta-run is a meta run; its sleeves' runs hold selection contexts: "
+        "meta-run.alpha, meta-run.beta, meta-run.gamma (e.g. --from-run meta-run.alpha)"
     )
 
 

@@ -129,8 +129,8 @@ def test_reading_a_corrupted_artifact_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ArtifactCorruptedError) as caught:
         store.get(ref)
     assert str(caught.value) == (
-        f"artifact {store.path_for(ref.sha256)} is corrupted: its content hashes to "
-        f"{hashlib.sha256(b'jello').hexdigest()}, expected {HELLO_SHA}"
+        f"{store.path_for(ref.sha256)} is damaged: its content hashes to "
+        f"{hashlib.sha256(b'jello').hexdigest()}, not to its name (`quant store verify` checks the whole store)"
     )
 
 

@@ -16,7 +16,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from quant_core import (
-    ArtifactCorruptedError,
     AuditEvent,
     PipelineSpec,
     QuantSDK,
@@ -120,16 +119,20 @@ def test_resuming_a_stage_run(sdk: QuantSDK) -> None:
     assert (again.kind, [e.cache_hit for e in again.ledger]) == ("stage", [True])
 
 
-def test_a_corrupted_cache_entry_is_a_clear_error_and_force_rewrites_it(sdk: QuantSDK) -> None:
+def test_a_damaged_cache_entry_is_a_miss_that_runs_again_and_repairs_it(sdk: QuantSDK) -> None:
     sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-1")
     (entry,) = sdk.home.cache_dir.rglob("*.json")
     entry.write_text("{not json")
-    with pytest.raises(ArtifactCorruptedError) as caught:
-        sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-2")
-    assert str(caught.value).startswith(f"cache entry {entry} is corrupted (Invalid JSON")
-    assert str(caught.value).endswith("delete it, or run again with force=True to rewrite it")
-    sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-3", force=True)
-    assert [e.cache_hit for e in sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-4").ledger] == [True]
+    again = sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-2")
+    assert [(e.cache_hit, e.status) for e in again.ledger] == [(False, "succeeded")]
+    (repaired,) = again.ledger[0].repaired
+    assert repaired.startswith(f"cache entry {entry} is damaged")
+    (event,) = [e for e in again.context.audit_trail if e.code == "cache-repaired"]
+    assert (event.level, event.data["damaged"]) == ("warning", [repaired])
+    # the entry was written again, whole: the next run is served from it, with nothing to repair
+    third = sdk.run_stage("toy.noop", params={"index": 1}, run_id="corrupt-3")
+    assert [(e.cache_hit, e.repaired) for e in third.ledger] == [(True, [])]
+    assert not [e for e in third.context.audit_trail if e.code == "cache-repaired"]
 
 
 def test_a_deleted_artifact_makes_its_stage_run_again(sdk: QuantSDK) -> None:

@@ -72,7 +72,10 @@ def _record_summary(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
             {k: v for k, v in e.model_dump().items() if k not in ("started_at", "duration_s")}
             for e in record.read_ledger()
         ],
-        "manifest": {k: v for k, v in record.read_manifest().model_dump().items() if not k.endswith("_at")},
+        # the owner (host, pid, since) is this invocation's process, not part of the record's content
+        "manifest": {
+            k: v for k, v in record.read_manifest().model_dump().items() if not k.endswith("_at") and k != "owner"
+        },
     }
 
 

@@ -27,7 +27,8 @@ from quant_core.records import RunRecord, new_run_id, validate_run_id
 
 LEDGER_FIELDS = {
     "run_id", "step", "stage_id", "attempt", "status", "started_at", "duration_s", "input_hash",
-    "output_hash", "cache_key", "cache_hit", "error", "executor", "node", "worker",
+    "output_hash", "cache_key", "cache_hit", "error", "executor", "repaired", "node", "worker",
+    "checksum",  # every line is sealed with the sha256 of its own text
 }
 
 
@@ -39,7 +40,7 @@ def test_a_pipeline_run_leaves_manifest_ledger_and_contexts(sdk: QuantSDK) -> No
     result = sdk.run_pipeline("toy.portfolio", params={"n": 4}, run_id="rec-1")
     run_dir = sdk.home.runs_dir / "rec-1"
     assert result.record == run_dir
-    assert sorted(p.name for p in run_dir.iterdir()) == ["contexts.jsonl", "ledger.jsonl", "manifest.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["contexts.jsonl", "ledger.jsonl", "lock", "manifest.json"]
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {k: manifest[k] for k in ("run_id", "kind", "target", "executor", "status", "error", "profile")} == {

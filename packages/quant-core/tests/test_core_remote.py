@@ -86,6 +86,38 @@ def test_executor_options_are_checked_against_the_factory(tmp_path):
     check_executor_options("open", anything, {"whatever": 1})
 
 
+def test_an_attempt_lost_with_its_worker_is_recorded_by_the_driver_and_not_retried(runtime):
+    from quant_core.records import StepTimer
+    from quant_core.remote import lost_attempt
+
+    context = SelectionContext(run_id="r-lost")
+    outcome = lost_attempt(
+        run_id="r-lost", step=3, stage_id="toy.scale", context=context, attempt=1,
+        error="ActorDiedError: The actor died unexpectedly", executor="test", timer=StepTimer(), node="n-1",
+    )
+    assert not outcome.retryable and not outcome.succeeded
+    with pytest.raises(StageFailedError, match="toy.scale.*r-lost.*ActorDiedError") as raised:
+        apply_outcome(runtime.record("r-lost"), AttemptOutcome.model_validate_json(outcome.model_dump_json()))
+    assert not raised.value.retryable
+    (entry,) = runtime.record("r-lost").read_ledger()
+    assert (entry.step, entry.status, entry.error, entry.node, entry.executor) == (
+        3, "failed", "ActorDiedError: The actor died unexpectedly", "n-1", "test",
+    )
+    assert entry.input_hash == outcome.ledger[0].input_hash and len(entry.input_hash) == 64
+
+
+def test_the_manifest_says_where_an_executor_ran_the_work(runtime):
+    from quant_core.execution import recorded_run
+
+    context = SelectionContext(run_id="r-engine")
+    with recorded_run(
+        runtime, kind="stage", target="toy.seed", context=context, params={}, steps=[], executor="test",
+        engine={"address": "10.0.0.1:6379", "ray_version": "2.60.0"},
+    ):
+        pass
+    manifest = runtime.record("r-engine").read_manifest()
+    assert manifest.engine == {"address": "10.0.0.1:6379", "ray_version": "2.60.0"}
+    assert manifest.status == "succeeded"
 def test_prepare_stage_gives_the_key_the_attempt_is_cached_under(runtime):
     from quant_core.execution import prepare_stage
 

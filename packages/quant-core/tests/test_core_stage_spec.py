@@ -52,6 +52,28 @@ def test_spec_is_derived_from_the_class_declarations() -> None:
     assert described["input_schema"]["properties"]["index"]["type"] == "integer"
 
 
+def test_schemas_are_generated_on_first_use_and_names_come_without_them() -> None:
+    class Lazy(Stage[RunContext]):
+        id = "probe.lazy"
+
+        class Params(StageParams):
+            needed: int
+            optional: float = 1.0
+
+        def execute(self, context: RunContext) -> RunContext:
+            return context
+
+    registry = toy_registry()
+    registry.register(Lazy)
+    spec = registry.get("probe.lazy")
+    assert "input_schema" not in spec.__dict__ and "output_schema" not in spec.__dict__  # not generated yet
+    assert (spec.param_names, spec.requires_params) == (["needed", "optional"], True)
+    assert "input_schema" not in spec.__dict__
+    assert spec.input_schema["required"] == ["needed"]  # generated now, then kept
+    assert spec.input_schema is spec.input_schema
+    assert (Noop.SPEC.param_names, Noop.SPEC.requires_params) == (["index"], False)
+
+
 def test_stage_is_built_with_validated_params() -> None:
     assert ScaleNumbers(factor=3).params.factor == 3.0
     with pytest.raises(ParamValidationError) as caught:

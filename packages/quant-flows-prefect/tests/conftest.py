@@ -88,7 +88,9 @@ def ray_cluster(prefect_server: LocalPrefectServer) -> Iterator[str]:
     stopped at the end since this process started it. Gives its GCS address."""
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
-        raise RuntimeError("Ray is already initialised in the test process")
+        # Another package's session Ray (the Ray backend's tests): its workers lack this session's
+        # Prefect settings, and its tests are done, since pytest runs a folder's tests together.
+        ray.shutdown()
     temp_dir = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Ray's socket paths must fit
     ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir)
     try:

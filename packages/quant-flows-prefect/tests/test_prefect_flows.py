@@ -163,7 +163,9 @@ def test_a_failing_sleeve_is_named_by_the_gate_and_the_others_finish(
     flow_run = prefect_api.flow_run("pf-gate")
     assert flow_run.state_name == "Failed"
     by_name = {t.name: t.state_name for t in prefect_api.task_runs(flow_run.id, 8)}
-    assert by_name["toy.scale [beta]"] == "Failed" and by_name["toy.sum [alpha]"] == "Completed"
+    # alpha and gamma run the same profile concurrently: whichever finishes a stage second may be
+    # served from the other's cache entry, so alpha's last task is Completed or Cached.
+    assert by_name["toy.scale [beta]"] == "Failed" and by_name["toy.sum [alpha]"] in {"Completed", "Cached"}
     assert "toy.sum [beta]" not in by_name  # a failed sleeve stops at its failed stage
 
 

@@ -189,3 +189,64 @@ def test_data_shorter_than_train_plus_test_is_a_data_error(sdk, kit, market):
     assert isinstance(cause, DataValidationError)
     assert cause.rule == "too-short"
     assert f"{TRAIN + TEST - 1} trading dates are fewer than train + test = {TRAIN + TEST}" in str(cause)
+
+
+def test_an_asset_that_turns_gappy_later_keeps_its_weights_in_the_windows_before(sdk, kit, market):
+    """Issue 16, point 1: X:S0 misses 40% of its days after day 250. The four windows trained
+    before day 250 must allocate exactly as if nothing happened later (the coverage rule is the
+    policy's, decided on each train window alone), and hold X:S0; later windows may drop it."""
+    gappy = market.returns.copy()
+    rows = np.random.default_rng(3).choice(np.arange(250, N_DAYS), size=int(0.4 * (N_DAYS - 250)), replace=False)
+    gappy.iloc[rows, 0] = np.nan
+    clean = run_backtest(sdk, kit.write(market, name="clean"))
+    later_gaps = run_backtest(sdk, kit.write(kit.Market(market.candidates, gappy), name="gappy"))
+
+    weights, weights_gappy = artifact(sdk, clean, "backtest_weights"), artifact(sdk, later_gaps, "backtest_weights")
+    before = (250 - TRAIN) // TEST + 1  # windows whose train rows end at or before day 249
+    assert before == 4
+    pd.testing.assert_frame_equal(weights.iloc[:before], weights_gappy.iloc[:before], check_exact=True)
+    assert (weights_gappy.iloc[:before]["X:S0"] > 0.2).all()
+    universe = artifact(sdk, later_gaps, "backtest_universe")
+    last = universe[universe["train_end"] == universe["train_end"].max()].set_index("symbol")
+    assert last.at["X:S0", "status"] == "vetoed" and "coverage" in last.at["X:S0", "vetoes"].split(";")
+    event = next(e for e in later_gaps.audit_trail if e.code == "universe")
+    assert event.data["windows"] == N_WINDOWS and event.data["veto_reasons"]["coverage"] >= 1
+
+
+def test_an_asset_delisted_later_is_in_the_universe_of_the_windows_before(sdk, kit, market):
+    """An asset that stops trading on day 300 is investable in the windows trained before."""
+    delisted = market.returns.copy()
+    delisted.iloc[300:, 1] = np.nan
+    clean = run_backtest(sdk, kit.write(market, name="clean"))
+    gone = run_backtest(sdk, kit.write(kit.Market(market.candidates, delisted), name="gone"))
+    before = (300 - TRAIN) // TEST + 1
+    pd.testing.assert_frame_equal(
+        artifact(sdk, clean, "backtest_weights").iloc[:before], artifact(sdk, gone, "backtest_weights").iloc[:before],
+        check_exact=True,
+    )
+
+
+def test_a_held_asset_that_stops_trading_takes_the_delisting_loss_when_its_absence_is_known(sdk, kit, market):
+    """Issue 16, point 3: X:S1 stops after day 229, inside window 2's test rows (200..249). On its
+    fifth missing day (234) the holding loses 30% and the position is closed; nothing before
+    changes, and the audit trail and summary say so. With delisting_return 0 the day is flat."""
+    gone = market.returns.copy()
+    gone.iloc[230:, 1] = np.nan
+    files = kit.write(kit.Market(market.candidates, gone))
+    lossy = run_backtest(sdk, files)
+    flat = run_backtest(sdk, files, delisting_return=0.0)
+    dates = market.returns.index
+    returns, returns_flat = artifact(sdk, lossy, "backtest_returns")["return"], artifact(sdk, flat, "backtest_returns")["return"]
+    pd.testing.assert_series_equal(returns[: dates[233]], returns_flat[: dates[233]], check_exact=True)
+
+    (event,) = [e for e in lossy.audit_trail if e.code == "delisted"]
+    (holding,) = event.data["holdings"]
+    assert (holding["date"], holding["symbol"]) == (dates[234].isoformat(), "X:S1")
+    assert event.level == "warning" and event.data["delisting_return"] == -0.3 and event.data["delisting_after"] == 5
+    assert 0.1 < holding["weight"] < 0.4
+    # that day the portfolio loses 30% of what the holding was worth the day before
+    assert returns[dates[234]] == pytest.approx(returns_flat[dates[234]] - 0.3 * holding["weight"], abs=1e-15)
+    assert lossy.backtest["delistings"] == 1 and lossy.backtest["delisting_return"] == -0.3
+    # later windows no longer hold it: it is stale, vetoed at their train ends
+    weights = artifact(sdk, lossy, "backtest_weights")
+    assert (weights.loc[weights.index > dates[234], "X:S1"] == 0.0).all()

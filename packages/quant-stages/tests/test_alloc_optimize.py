@@ -103,9 +103,13 @@ def test_every_engine_writes_the_weights_table_within_its_bounds(sdk, kit, block
     marginal = weights * (cov @ weights)
     np.testing.assert_allclose(table["risk_contribution"].to_numpy(), marginal / marginal.sum(), rtol=1e-9, atol=1e-12)
 
+    top = sorted(table.itertuples(), key=lambda r: (-r.weight, r.atom))
     assert context.allocation == {
         "engine": engine, "requested_engine": engine, "solver_status": context.allocation["solver_status"],
         "fallbacks_tried": [], "positions": 8,
+        "top_weights": [
+            {"symbol": r.symbol, "weight": r.weight, "direction": r.direction, "cluster": r.cluster} for r in top
+        ],
     }
 
 

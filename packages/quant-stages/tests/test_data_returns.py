@@ -11,7 +11,8 @@ import pytest
 from quant_core.errors import DataValidationError, ParamValidationError
 from quant_stages.data.candidates import Candidate
 from quant_stages.data.returns import (
-    coverage_filter,
+    drop_unobserved,
+    point_in_time_coverage,
     periods_per_year,
     read_returns,
     reconcile,
@@ -357,31 +358,35 @@ def test_asset_class_overrides_the_inference() -> None:
     assert periods["NYSE:LATE"] == 252 and periods["BINANCE:GONEUSDT"] == 365  # unknown / absent
 
 
-def test_coverage_filter_known_answer() -> None:
-    kept, dropped = coverage_filter(_calendar_frame(), 0.8)
-    # a delisted asset is kept (no survivorship bias); gaps inside an asset's life are not
-    assert list(kept.columns) == ["NYSE:FULL", "NYSE:GAPPY", "NYSE:LATE", "BINANCE:FULLUSDT", "BINANCE:GONEUSDT"]
-    assert list(dropped) == ["BINANCE:HOLEUSDT", "BINANCE:NONEUSDT"]  # sorted by symbol
-    assert dropped["BINANCE:NONEUSDT"] == "no observations"
-    assert "coverage 0.786 < min_coverage 0.8" in dropped["BINANCE:HOLEUSDT"]
-    assert "11 of 14 seven-day-calendar rows" in dropped["BINANCE:HOLEUSDT"]
-    assert kept["BINANCE:GONEUSDT"].iloc[11:].isna().all()  # and nothing after delisting is filled
-    assert kept["NYSE:FULL"].isna().sum() == 4  # weekends are still NaN, never filled
+def test_point_in_time_coverage_known_answer() -> None:
+    frame = _calendar_frame()
+    result = point_in_time_coverage(frame, periods_per_year(frame) == 365)
+    assert list(result.index) == list(frame.columns)
+    assert result["coverage"].round(3).to_dict() == {
+        "NYSE:FULL": 1.0,
+        "NYSE:GAPPY": 0.8,  # two gaps in 10 weekday rows
+        "NYSE:LATE": 1.0,  # a late listing is not a gap
+        "BINANCE:FULLUSDT": 1.0,
+        "BINANCE:GONEUSDT": round(11 / 14, 3),  # stopped trading: not covered as of the last row
+        "BINANCE:HOLEUSDT": round(11 / 14, 3),
+        "BINANCE:NONEUSDT": 0.0,
+    }
+    stale = result["stale"]
+    assert stale["BINANCE:GONEUSDT"] == 3.0 and stale["NYSE:FULL"] == 0.0  # the last row is a Sunday
+    assert np.isnan(stale["BINANCE:NONEUSDT"])
 
 
-def test_coverage_filter_threshold_is_inclusive_and_named_in_reason() -> None:
-    _, dropped = coverage_filter(_calendar_frame(), 0.81)
-    assert "coverage 0.800 < min_coverage 0.81: 8 of 10 weekday-calendar rows" in dropped["NYSE:GAPPY"]
-    assert "2021-01-04" in dropped["NYSE:GAPPY"]
-    kept, _ = coverage_filter(_calendar_frame(), 0.0)
-    assert "BINANCE:NONEUSDT" not in kept.columns  # no observation at all is never kept
+def test_point_in_time_coverage_of_a_prefix_ignores_the_rows_after_it() -> None:
+    """As of row 10 the delisted asset is fully covered: what happens later is not known yet."""
+    frame = _calendar_frame()
+    prefix = point_in_time_coverage(frame.iloc[:11], periods_per_year(frame) == 365)
+    assert prefix.at["BINANCE:GONEUSDT", "coverage"] == 1.0 and prefix.at["BINANCE:GONEUSDT", "stale"] == 0.0
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, True, "0.5"])
-def test_coverage_filter_rejects_bad_threshold(bad: object) -> None:
-    with pytest.raises(ParamValidationError) as info:
-        coverage_filter(_calendar_frame(), bad)  # type: ignore[arg-type]
-    assert info.value.param == "min_coverage"
+def test_drop_unobserved_drops_only_columns_without_any_value() -> None:
+    kept, dropped = drop_unobserved(_calendar_frame())
+    assert dropped == ["BINANCE:NONEUSDT"]
+    assert "BINANCE:GONEUSDT" in kept.columns and kept["NYSE:FULL"].isna().sum() == 4  # nothing filled
 
 
 # ---- reconciliation

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from quant_core.errors import DataValidationError, ParamValidationError
-from quant_stages.kernels.backtest import simulate_window, walk_forward, walk_forward_windows
+from quant_stages.kernels.backtest import delisting_flags, simulate_window, walk_forward, walk_forward_windows
 
 
 def utc_days(n_rows: int, start: str = "2024-01-01") -> pd.DatetimeIndex:
@@ -47,10 +47,23 @@ def test_step_larger_than_test_leaves_gaps_and_only_full_windows() -> None:
     assert [(w.test_slice.start, w.test_slice.stop) for w in windows] == [(4, 6), (7, 9)]
 
 
+def test_partial_last_trades_the_rows_after_the_last_full_window() -> None:
+    windows = walk_forward_windows(utc_days(11), train=4, test=3, partial_last=True)
+    assert [(w.test_slice.start, w.test_slice.stop) for w in windows] == [(4, 7), (7, 10), (10, 11)]
+    assert windows[-1].train_slice == slice(6, 10)
+    # fewer rows than train + test: one window of what is left after the train rows
+    (only,) = walk_forward_windows(utc_days(6), train=4, test=3, partial_last=True)
+    assert (only.test_slice.start, only.test_slice.stop) == (4, 6)
+    whole = walk_forward_windows(utc_days(10), train=4, test=3, partial_last=True)
+    assert [(w.test_slice.start, w.test_slice.stop) for w in whole] == [(4, 7), (7, 10)]  # nothing left over
+
+
 @pytest.mark.parametrize(
     ("kwargs", "param", "fragment"),
     [
         ({"train": 4, "test": 3, "step": 2}, "step", "overlap"),
+        ({"train": 4, "test": 2, "step": 3, "partial_last": True}, "step", "contiguous"),
+        ({"train": 10, "test": 3, "partial_last": True}, "train", "10 + one row = 11 rows"),
         ({"train": 8, "test": 3}, "train", "8 + test 3 = 11 rows, but the index has only 10"),
         ({"train": 1, "test": 2}, "train", ">= 2"),
         ({"train": 4, "test": 0}, "test", ">= 1"),
@@ -192,3 +205,54 @@ def test_column_order_does_not_matter() -> None:
     )
     assert first.returns.equals(second.returns)
     assert first.weights.equals(second.weights)
+
+
+# ---------------------------------------------------------------- delistings
+
+
+def test_delisting_flags_count_the_dates_of_the_assets_own_calendar() -> None:
+    """An equity stops after Friday 2024-01-05: weekends do not count, so its fifth missing
+    weekday is Friday 2024-01-12; a crypto asset stopping on Saturday 6 is flagged on the 11th.
+    An asset that never traded, or that traded again, is not flagged."""
+    dates = pd.date_range("2024-01-01", periods=21, freq="D", tz="UTC")
+    weekday = np.asarray(dates.day_of_week) < 5
+    returns = pd.DataFrame({
+        "NYSE:A": np.where(weekday, 0.01, np.nan), "NYSE:GONE": np.where(weekday, 0.01, np.nan),
+        "X:B": 0.01, "X:GONE": 0.01, "X:HALT": 0.01, "X:NEW": np.nan,
+    }, index=dates)
+    returns.loc[dates[5]:, "NYSE:GONE"] = np.nan
+    returns.loc[dates[6]:, "X:GONE"] = np.nan
+    returns.loc[dates[3]:dates[6], "X:HALT"] = np.nan  # four days: a halt, not a delisting
+    returns.loc[dates[15]:, "X:NEW"] = 0.01
+    flags = delisting_flags(returns, np.array([False, False, True, True, True, True]), after=5)
+    first = {s: flags.index[flags[s]][0] if flags[s].any() else None for s in flags.columns}
+    assert first == {"NYSE:A": None, "NYSE:GONE": dates[11], "X:B": None, "X:GONE": dates[10], "X:HALT": None, "X:NEW": None}
+    assert flags.loc[dates[11]:, "NYSE:GONE"].all()
+    # causal: the flags of a prefix are the prefix of the flags
+    pd.testing.assert_frame_equal(delisting_flags(returns.iloc[:12], np.array([False, False, True, True, True, True]), 5), flags.iloc[:12])
+
+
+def test_a_delisted_holding_takes_the_delisting_return_then_is_cash() -> None:
+    dates = utc_days(6)
+    returns = pd.DataFrame({"A": [0.1, np.nan, np.nan, np.nan, 0.5, np.nan], "B": [0.0, 0.1, 0.0, 0.0, 0.0, 0.0]}, index=dates)
+    delisted = pd.DataFrame({"A": [False, False, True, True, False, False], "B": False}, index=dates)
+    weights = pd.Series({"A": 0.5, "B": 0.5})
+    result = simulate_window(weights, returns, delisted=delisted, delisting_return=-0.3)
+    # A is worth 0.55 of 1.10 on day 1 and loses 30% on day 2; its later 50% is not earned
+    value = np.array([1.05, 1.10, 0.935, 0.935, 0.935, 0.935])
+    np.testing.assert_allclose(result.returns.to_numpy(), value / np.concatenate(([1.0], value[:-1])) - 1, rtol=1e-14)
+    (delisting,) = result.delistings
+    assert (delisting.date, delisting.symbol) == (dates[2], "A")
+    assert delisting.weight == pytest.approx(0.5, rel=1e-14)
+    assert result.end_weights["A"] == 0.0 and result.end_weights["B"] == pytest.approx(0.55 / value[-1], rel=1e-14)
+    # 0: the position closes at its last price
+    flat = simulate_window(weights, returns, delisted=delisted, delisting_return=0.0)
+    np.testing.assert_allclose(flat.returns.to_numpy()[:4], simulate_window(weights, returns).returns.to_numpy()[:4], rtol=1e-15)
+    assert flat.returns.iloc[4] == 0.0  # A's later 50% is not earned: the position was closed
+
+
+def test_delisting_return_is_range_checked() -> None:
+    returns = random_returns(3, ["A"])
+    with pytest.raises(ParamValidationError) as info:
+        simulate_window(pd.Series({"A": 1.0}), returns, delisting_return=-1.5)
+    assert info.value.param == "delisting_return"

@@ -172,3 +172,21 @@ def test_bad_input_is_rejected_with_the_rule() -> None:
         covariance(infinite)
     with pytest.raises(DataValidationError, match="duplicate"):
         covariance(good.set_axis(["A", "A"], axis=1))
+
+
+@pytest.mark.parametrize("method", ["sample", "ledoit_wolf"])
+def test_complete_data_with_more_assets_than_dates_gives_a_psd_matrix_without_repair(method: str) -> None:
+    """N > T: the sample covariance is singular but PSD (a Gram matrix), so it needs no check or
+    repair (which would cost O(N^3)); Ledoit-Wolf stays PSD (and becomes definite)."""
+    rng = np.random.default_rng(21)
+    values = rng.standard_normal((40, 1)) * 0.01 + rng.standard_normal((40, 60)) * 0.02
+    returns = pd.DataFrame(values, columns=[f"S{i:02d}" for i in range(60)])
+    cov = covariance(returns, method, 252.0).to_numpy()
+    eigenvalues = np.linalg.eigvalsh(cov)
+    assert eigenvalues[0] >= -1e-12 * eigenvalues[-1]
+    centred = values - values.mean(axis=0)
+    if method == "sample":
+        np.testing.assert_allclose(cov, centred.T @ centred / 39 * 252.0, rtol=1e-12, atol=1e-15)
+        assert np.sum(eigenvalues > 1e-12 * eigenvalues[-1]) == 39  # rank T - 1: singular
+    else:
+        assert eigenvalues[0] > 0

@@ -106,3 +106,84 @@ def test_hrp_does_not_depend_on_column_order() -> None:
     cov = four_asset_cov()
     shuffled = cov.loc[list("DBCA"), list("CADB")]
     assert hierarchical_risk_parity(cov).equals(hierarchical_risk_parity(shuffled))
+
+
+# -- bounds inside the bisection, against skfolio (issue 16, point 4) ----------------------
+
+
+def sector_returns(n_assets: int = 40, n_days: int = 500, seed: int = 4) -> pd.DataFrame:
+    """A market factor, five sectors and fat-tailed own noise: a clustered universe where a 6-8%
+    cap binds on the low-volatility assets."""
+    rng = np.random.default_rng(seed)
+    sector = rng.integers(0, 5, n_assets)
+    values = (
+        rng.standard_normal((n_days, 1)) * 0.01 * rng.uniform(0.5, 1.5, n_assets)
+        + rng.standard_normal((n_days, 5))[:, sector] * 0.008
+        + rng.standard_t(5, (n_days, n_assets)) * rng.uniform(0.004, 0.03, n_assets)
+    )
+    dates = pd.date_range("2022-01-03", periods=n_days, freq="B", tz="UTC")
+    return pd.DataFrame(values, index=dates, columns=[f"S{i:03d}" for i in range(n_assets)])
+
+
+def skfolio_hrp(returns: pd.DataFrame, max_weight: float) -> pd.Series:
+    from skfolio.cluster import HierarchicalClustering, LinkageMethod
+    from skfolio.moments import EmpiricalCovariance
+    from skfolio.optimization import HierarchicalRiskParity
+    from skfolio.prior import EmpiricalPrior
+    from skfolio.seriation import HierarchicalSeriation
+
+    model = HierarchicalRiskParity(
+        prior_estimator=EmpiricalPrior(covariance_estimator=EmpiricalCovariance(nearest=False)),
+        seriation_estimator=HierarchicalSeriation(
+            hierarchical_clustering_estimator=HierarchicalClustering(linkage_method=LinkageMethod.WARD),
+            optimal_ordering=False,
+        ),
+        max_weights=max_weight,
+    )
+    return pd.Series(model.fit(returns).weights_, index=returns.columns)
+
+
+@pytest.mark.parametrize("cap", [0.06, 0.07, 0.08])
+def test_capped_hrp_matches_skfolio_and_the_projection_does_not(cap: float) -> None:
+    from quant_stages.kernels.allocation_types import build_problem
+    from quant_stages.kernels.covariance import covariance
+
+    returns = sector_returns()
+    cov = covariance(returns, "sample", 252.0)
+    ours = optimize("hrp", cov=cov, bounds=WeightBounds(max_weight=cap), fallback=())
+    assert ours.engine == "hrp"
+    # skfolio reads the assets in the order it is given: give it ours (a data-defined order)
+    canonical = list(build_problem(cov, WeightBounds()).symbols)
+    theirs = skfolio_hrp(returns[canonical], cap).sort_index()
+    np.testing.assert_allclose(ours.weights.to_numpy(), theirs.to_numpy(), rtol=0, atol=1e-12)
+    assert ours.weights.max() <= cap + 1e-15 and ours.weights.max() == pytest.approx(cap, abs=1e-15)
+    projected = optimize("hrp", cov=cov, bounds=WeightBounds(max_weight=cap), hrp_bounds="projection", fallback=())
+    assert np.abs(projected.weights - theirs).max() > 1e-3  # the old rule is another allocation
+    assert projected.weights.max() <= cap + 1e-12
+
+
+def test_a_capped_asset_passes_its_excess_to_its_own_cluster() -> None:
+    """Clusters {A, B} (rho 0.8) and {C, D} (rho 0.5); A has the lowest volatility and a cap of
+    0.4 binds on it. Inside the bisection its excess stays in its cluster (B takes it); the
+    projection spreads it over B, C and D in proportion, moving weight across clusters."""
+    cov = pd.DataFrame(
+        [[0.25, 0.4, 0.0, 0.0], [0.4, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.5], [0.0, 0.0, 0.5, 1.0]],
+        index=list("ABCD"), columns=list("ABCD"),
+    )
+    # {A,B}: inverse-variance (0.8, 0.2), variance 0.16 + 0.04 + 0.128 = 0.328; {C,D}: (0.5, 0.5), 0.75
+    left = 1.0 - 0.328 / (0.328 + 0.75)
+    # [A|B]: alpha 0.8 would give A 0.8 x left = 0.557 > 0.4: A is clamped to 0.4, B takes the rest
+    bisection = hierarchical_risk_parity(cov, bounds=WeightBounds(max_weight=0.4))
+    expected = {"A": 0.4, "B": left - 0.4, "C": (1 - left) / 2, "D": (1 - left) / 2}
+    assert bisection.to_dict() == pytest.approx(expected, abs=1e-15)
+    projection = hierarchical_risk_parity(cov, bounds=WeightBounds(max_weight=0.4), hrp_bounds="projection")
+    rest = 0.6 / (1.0 - 0.8 * left)  # B, C and D scaled up together to fill what A gives up
+    assert projection.to_dict() == pytest.approx(
+        {"A": 0.4, "B": 0.2 * left * rest, "C": (1 - left) / 2 * rest, "D": (1 - left) / 2 * rest}, abs=1e-12
+    )
+
+
+def test_unknown_hrp_bounds_rule_is_a_parameter_error() -> None:
+    with pytest.raises(ParamValidationError) as info:
+        hierarchical_risk_parity(four_asset_cov(), bounds=WeightBounds(max_weight=0.3), hrp_bounds="clip")
+    assert info.value.param == "hrp_bounds"

@@ -33,15 +33,15 @@ def utc(day: str) -> pd.Timestamp:
     return pd.Timestamp(day, tz="UTC")
 
 
-def seven_day_stream(seed: int = 1) -> pd.Series:
-    """Monday 2024-01-01 to Sunday 2024-01-21, every day."""
-    dates = pd.date_range("2024-01-01", "2024-01-21", freq="D", tz="UTC", name="date")
+def seven_day_stream(seed: int = 1, end: str = "2024-01-21") -> pd.Series:
+    """Monday 2024-01-01 to Sunday 2024-01-21 (or `end`), every day."""
+    dates = pd.date_range("2024-01-01", end, freq="D", tz="UTC", name="date")
     return pd.Series(np.random.default_rng(seed).normal(0.001, 0.02, len(dates)), index=dates)
 
 
-def weekday_stream(seed: int = 2) -> pd.Series:
-    """Tuesday 2024-01-02 to Friday 2024-01-19, weekdays, with Monday 2024-01-15 a holiday."""
-    dates = pd.bdate_range("2024-01-02", "2024-01-19", tz="UTC", name="date").drop(utc("2024-01-15"))
+def weekday_stream(seed: int = 2, end: str = "2024-01-19") -> pd.Series:
+    """Tuesday 2024-01-02 to Friday 2024-01-19 (or `end`), weekdays, Monday 2024-01-15 a holiday."""
+    dates = pd.bdate_range("2024-01-02", end, tz="UTC", name="date").drop(utc("2024-01-15"))
     return pd.Series(np.random.default_rng(seed).normal(0.0005, 0.01, len(dates)), index=dates)
 
 
@@ -132,11 +132,15 @@ def three_sleeve_returns() -> pd.DataFrame:
     return pd.DataFrame({name: rng.normal(0.0005, vol, len(dates)) for name, vol in (("a", 0.01), ("b", 0.02), ("c", 0.04))}, index=dates)
 
 
+TRAIN, REBALANCE = 100, 30
+
+
 def run_meta_optimize(sdk, returns: pd.DataFrame, bounds: dict[str, tuple[float, float]], **params):
     store = store_of(sdk)
     results = [sleeve(store, name) for name in returns.columns]
     context = meta_context(results, bounds, meta_returns=put_frame(store, returns))
-    return sdk.run_stage("meta.optimize", context=context, params={"covariance": "sample", **params}).context
+    params = {"covariance": "sample", "train": TRAIN, "rebalance": REBALANCE, **params}
+    return sdk.run_stage("meta.optimize", context=context, params=params).context
 
 
 def optimize_event(context):
@@ -145,12 +149,15 @@ def optimize_event(context):
 
 def test_distinct_sleeve_bounds_are_met_by_projection(sdk, three_sleeve_returns):
     """a is capped at 0.4 and c floored at 0.25; the projection keeps the free sleeve b at the
-    rest: 1 - 0.4 - 0.25 = 0.35."""
+    rest: 1 - 0.4 - 0.25 = 0.35, in the current weights and at every rebalance."""
     output = run_meta_optimize(sdk, three_sleeve_returns, {"a": (0.0, 0.4), "c": (0.25, 1.0)}, engine="inverse_volatility")
     assert output.meta_weights == pytest.approx({"a": 0.4, "b": 0.35, "c": 0.25}, abs=1e-12)
+    history = get_frame(store_of(sdk), output.artifacts["meta_weight_history"])
+    np.testing.assert_allclose(history.to_numpy(), np.tile([0.4, 0.35, 0.25], (len(history), 1)), atol=1e-12)
     event = optimize_event(output)
     assert event.data["projected"] is True and event.data["engine"] == "inverse_volatility"
-    assert event.message == "engine inverse_volatility across 3 sleeves (projected onto sleeve bounds)"
+    assert event.message.startswith("walk-forward inverse_volatility across 3 sleeves: 5 rebalances every 30 dates")
+    assert event.message.endswith("(projected onto sleeve bounds)")
 
 
 def test_equal_sleeve_bounds_go_into_the_engine(sdk, three_sleeve_returns):
@@ -158,14 +165,92 @@ def test_equal_sleeve_bounds_go_into_the_engine(sdk, three_sleeve_returns):
     the unbounded answer (16/21, 4/21, 1/21) onto the same box would give c about 0.204."""
     returns = three_sleeve_returns
     output = run_meta_optimize(sdk, returns, {n: (0.2, 0.45) for n in returns.columns}, engine="min_variance")
+    latest = returns.iloc[-TRAIN:]
     expected = optimize(
-        "min_variance", cov=covariance(returns, "sample", periods_per_year(returns)), bounds=WeightBounds(min_weight=0.2, max_weight=0.45)
+        "min_variance", cov=covariance(latest, "sample", periods_per_year(latest)), bounds=WeightBounds(min_weight=0.2, max_weight=0.45)
     ).weights
     assert output.meta_weights == pytest.approx(expected.to_dict(), abs=1e-12)
     assert output.meta_weights == pytest.approx({"a": 0.45, "b": 0.35, "c": 0.2}, abs=1e-7)
     event = optimize_event(output)
     assert event.data["projected"] is False and event.data["engine"] == "min_variance"
-    assert event.message == "engine min_variance across 3 sleeves"
+    assert "(projected" not in event.message
+
+
+def test_each_meta_rebalance_weighs_the_sleeves_on_the_returns_before_it_alone(sdk, three_sleeve_returns):
+    """Issue 16, point 2: rebalance k is the engine on common dates [30k, 30k + 100) and nothing
+    else; the meta-portfolio starts trading the day after the first train window."""
+    returns = three_sleeve_returns
+    output = run_meta_optimize(sdk, returns, {}, engine="inverse_volatility")
+    store = store_of(sdk)
+    history = get_frame(store, output.artifacts["meta_weight_history"])
+    meta = get_frame(store, output.artifacts["meta_portfolio_returns"])["return"]
+    assert list(history.index) == list(returns.index[TRAIN::REBALANCE])  # the last window is partial
+    for k, (_, row) in enumerate(history.iterrows()):
+        train = returns.iloc[k * REBALANCE : k * REBALANCE + TRAIN]
+        expected = optimize("inverse_volatility", cov=covariance(train, "sample", periods_per_year(train))).weights
+        np.testing.assert_array_equal(row.to_numpy(), expected.reindex(history.columns).to_numpy())
+    assert list(meta.index) == list(returns.index[TRAIN:])
+    # the current weights come from the latest train window, not from any rebalance
+    latest = returns.iloc[-TRAIN:]
+    current = optimize("inverse_volatility", cov=covariance(latest, "sample", periods_per_year(latest))).weights
+    assert output.meta_weights == current.to_dict()
+
+
+def test_sleeve_returns_after_t_change_no_meta_weight_or_return_up_to_t(sdk, three_sleeve_returns):
+    """Issue 16, point 2: doubling sleeve c's returns from date 180 on leaves every rebalance
+    decided up to it and every meta return before it bit for bit (it used to move them all)."""
+    changed = three_sleeve_returns.copy()
+    t = 180
+    changed.iloc[t:, 2] *= 2.0
+    store = store_of(sdk)
+    first = run_meta_optimize(sdk, three_sleeve_returns, {}, engine="risk_parity")
+    second = run_meta_optimize(sdk, changed, {}, engine="risk_parity")
+    weights, weights_changed = (get_frame(store, c.artifacts["meta_weight_history"]) for c in (first, second))
+    decided = weights.index <= three_sleeve_returns.index[t - 1]
+    assert decided.sum() == 3
+    pd.testing.assert_frame_equal(weights[decided], weights_changed[decided], check_exact=True)
+    assert not np.allclose(weights[~decided].to_numpy(), weights_changed[~decided].to_numpy())
+    meta, meta_changed = (get_frame(store, c.artifacts["meta_portfolio_returns"])["return"] for c in (first, second))
+    before = meta.index < three_sleeve_returns.index[t]
+    pd.testing.assert_series_equal(meta[before], meta_changed[before], check_exact=True)
+
+
+def test_moving_between_sleeves_costs_cost_bps_of_the_turnover_on_rebalance_dates(sdk, three_sleeve_returns):
+    store = store_of(sdk)
+    free = run_meta_optimize(sdk, three_sleeve_returns, {}, engine="risk_parity", cost_bps=0.0)
+    dear = run_meta_optimize(sdk, three_sleeve_returns, {}, engine="risk_parity", cost_bps=25.0)
+    gap = (get_frame(store, free.artifacts["meta_portfolio_returns"])["return"]
+           - get_frame(store, dear.artifacts["meta_portfolio_returns"])["return"])
+    history = get_frame(store, free.artifacts["meta_weight_history"])
+    rebalance = gap.index.isin(history.index)
+    assert (gap[~rebalance] == 0.0).all()
+    assert gap.iloc[0] == pytest.approx(25e-4, rel=1e-12)  # the first rebalance buys every sleeve
+    assert (gap[rebalance].iloc[1:] > 0).all()
+    assert optimize_event(dear).data["total_costs"] == pytest.approx(gap[rebalance].sum(), rel=1e-9)
+
+
+def test_a_meta_window_where_a_sleeve_held_cash_throughout_weighs_the_sleeves_equally(sdk, three_sleeve_returns):
+    """Sleeve c held cash (returns 0) for its first 110 dates: the first meta window cannot
+    estimate its risk and weighs the sleeves equally (within the bounds), on the record; the
+    next windows, which see c trade, use the engine."""
+    returns = three_sleeve_returns.copy()
+    returns.iloc[:110, 2] = 0.0
+    output = run_meta_optimize(sdk, returns, {"a": (0.0, 0.3)}, engine="risk_parity")
+    history = get_frame(store_of(sdk), output.artifacts["meta_weight_history"])
+    np.testing.assert_allclose(history.iloc[0].to_numpy(), [0.3, 0.35, 0.35], atol=1e-12)
+    assert not np.allclose(history.iloc[1].to_numpy(), [0.3, 0.35, 0.35])
+    (warning,) = [e for e in output.audit_trail if e.code == "equal-weight-window"]
+    assert warning.level == "warning" and warning.data["train_end"] == returns.index[TRAIN - 1].isoformat()
+    assert "zero variance" in warning.data["reason"] and "'c'" in warning.data["reason"]
+    assert optimize_event(output).data["equal_weight_windows"] == 1
+
+
+def test_sleeve_history_shorter_than_the_meta_train_window_is_a_data_error(sdk, three_sleeve_returns):
+    with pytest.raises(StageFailedError) as failure:
+        run_meta_optimize(sdk, three_sleeve_returns.iloc[:TRAIN], {})
+    cause = failure.value.__cause__
+    assert isinstance(cause, DataValidationError) and cause.rule == "too-short"
+    assert f"{TRAIN} common dates of sleeve returns are too few for a meta train window of {TRAIN}" in str(cause)
 
 
 @pytest.mark.parametrize(
@@ -239,36 +324,50 @@ def test_flatten_without_meta_weights_is_a_data_error(sdk):
 REPORT_TITLE = "Crypto & equities <test>"
 
 
+REPORT_SCHEDULE = {"train": 40, "rebalance": 20, "cost_bps": 10.0}
+#: 2024-01-02 to 2024-06-28: 128 common weekday dates; the meta-portfolio trades the last 88.
+REPORT_END = "2024-06-28"
+
+
 @pytest.fixture
 def reported(sdk):
     """meta.returns -> meta.optimize -> meta.flatten -> meta.report on two hand-built sleeves."""
     store = store_of(sdk)
     results = [
-        sleeve(store, "crypto", seven_day_stream(), holdings=[("X:BTC", "long", 0.6), ("X:ETH", "short", 0.4)]),
-        sleeve(store, "equity", weekday_stream(), holdings=[("NYSE:IBM", "long", 0.7), ("X:BTC", "long", 0.3)]),
+        sleeve(store, "crypto", seven_day_stream(end="2024-06-30"), holdings=[("X:BTC", "long", 0.6), ("X:ETH", "short", 0.4)]),
+        sleeve(store, "equity", weekday_stream(end=REPORT_END), holdings=[("NYSE:IBM", "long", 0.7), ("X:BTC", "long", 0.3)]),
     ]
     context = meta_context(results, {"crypto": (0.2, 0.6), "equity": (0.3, 0.8)})
     context = sdk.run_stage("meta.returns", context=context).context
-    # 13 common dates: fewer than the default 20 observations the covariance asks for
-    context = sdk.run_stage("meta.optimize", context=context, params={"engine": "equal_weight", "min_periods": 10}).context
+    context = sdk.run_stage("meta.optimize", context=context, params={"engine": "equal_weight", **REPORT_SCHEDULE}).context
     context = sdk.run_stage("meta.flatten", context=context).context
     return sdk.run_stage("meta.report", context=context, params={"title": REPORT_TITLE, "top_assets": 3}).context
 
 
-def test_report_field_holds_the_metrics_sleeves_and_top_assets(sdk, reported):
+def meta_period(sdk, reported) -> tuple[pd.DataFrame, pd.Series]:
+    """The aligned sleeve returns over the meta-portfolio's period, and its returns."""
     store = store_of(sdk)
-    aligned = get_frame(store, reported.meta_returns)
+    meta = get_frame(store, reported.artifacts["meta_portfolio_returns"])["return"]
+    return get_frame(store, reported.meta_returns).loc[meta.index], meta
+
+
+def test_report_field_holds_the_metrics_sleeves_and_top_assets(sdk, reported):
+    sleeves, meta_series = meta_period(sdk, reported)
+    assert len(get_frame(store_of(sdk), reported.meta_returns)) == 128 and len(sleeves) == 88
     assert reported.meta_weights == {"crypto": 0.5, "equity": 0.5}
-    meta = (0.5 * aligned["crypto"] + 0.5 * aligned["equity"]).to_numpy()
+    # walk-forward with equal weights: the first day buys both sleeves at 10 bp, then they drift
+    first = 0.5 * sleeves["crypto"].iloc[0] + 0.5 * sleeves["equity"].iloc[0] - 10e-4
+    assert meta_series.iloc[0] == pytest.approx(first, rel=1e-12)
+    meta = meta_series.to_numpy()
     report = reported.report
     metrics = report["metrics"]
     # weekday common calendar: 252 periods a year
-    assert metrics["periods"] == 13
+    assert metrics["periods"] == 88
     assert metrics["total_return"] == pytest.approx(np.prod(1 + meta) - 1, rel=1e-12)
     assert metrics["sharpe"] == pytest.approx(meta.mean() / meta.std(ddof=1) * math.sqrt(252), rel=1e-12)
     assert metrics["annualized_volatility"] == pytest.approx(meta.std(ddof=1) * math.sqrt(252), rel=1e-12)
     assert [(s["name"], s["weight"]) for s in report["sleeves"]] == [("crypto", 0.5), ("equity", 0.5)]
-    crypto = aligned["crypto"].to_numpy()
+    crypto = sleeves["crypto"].to_numpy()  # the sleeves over the same period as the meta-portfolio
     assert report["sleeves"][0]["metrics"]["sharpe"] == pytest.approx(crypto.mean() / crypto.std(ddof=1) * math.sqrt(252), rel=1e-12)
     # BTC nets 0.5 x 0.6 + 0.5 x 0.3; ETH is short 0.5 x 0.4; IBM long 0.5 x 0.7
     assert report["top_assets"] == [
@@ -276,7 +375,10 @@ def test_report_field_holds_the_metrics_sleeves_and_top_assets(sdk, reported):
         {"symbol": "NYSE:IBM", "net_weight": pytest.approx(0.35, rel=1e-15), "direction": "long", "sleeves": 1},
         {"symbol": "X:ETH", "net_weight": pytest.approx(-0.2, rel=1e-15), "direction": "short", "sleeves": 1},
     ]
-    assert report["period"] == {"start": "2024-01-02T00:00:00+00:00", "end": "2024-01-19T00:00:00+00:00", "dates": 13}
+    assert report["period"] == {
+        "start": sleeves.index[0].isoformat(), "end": f"{REPORT_END}T00:00:00+00:00", "dates": 88,
+    }
+    assert report["meta_schedule"] == {**REPORT_SCHEDULE, "rebalances": 5}
     assert reported.artifacts["report_html"] == ArtifactRef.model_validate(report["html"])
     assert reported.artifacts["report_markdown"] == ArtifactRef.model_validate(report["markdown"])
 
@@ -314,7 +416,10 @@ def test_markdown_report_has_the_same_tables(sdk, reported):
     assert ref.media_type == "text/markdown"
     markdown = store_of(sdk).get(ref).decode()
     assert markdown.startswith(f"# {REPORT_TITLE}\n")
-    assert "Profile `hand_built`; out-of-sample period 2024-01-02 to 2024-01-19 (13 common dates)." in markdown
+    start = reported.report["period"]["start"][:10]
+    assert f"Profile `hand_built`; out-of-sample period {start} to {REPORT_END} (88 common dates)." in markdown
+    assert ("the meta-portfolio re-estimates its sleeve weights every 20 dates from the previous 40 dates of "
+            "sleeve returns (5 rebalances) and pays 10 bp on the turnover between sleeves") in markdown
     metrics = reported.report["metrics"]
     row = f"| meta-portfolio | {metrics['cagr']:.4f} | {metrics['annualized_volatility']:.4f} | {metrics['sharpe']:.4f} |"
     assert row in markdown

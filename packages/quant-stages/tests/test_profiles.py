@@ -156,7 +156,8 @@ def test_builtin_profiles_resolve(sdk, name):
 def test_demo_equities_holds_what_its_file_says(sdk):
     profile = sdk.resolve_profile("demo_equities")
     assert profile.stage_params["selection.ingestion"] == {
-        "dataset": "synthetic", "dataset_params": {"seed": 7, "n_assets": 120, "asset_classes": ["equity"]},
+        "dataset": "synthetic",
+        "dataset_params": {"seed": 8, "n_assets": 120, "n_days": 2557, "start": "2019-01-01", "asset_classes": ["equity"]},
     }
     assert profile.stage_params["selection.policy"]["min_liquidity"] == 5.0
     assert profile.stage_params["selection.clustering"]["max_clusters"] == 12

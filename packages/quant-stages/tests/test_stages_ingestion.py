@@ -73,7 +73,9 @@ def test_a_clean_universe_leaves_only_the_ingested_event(sdk, kit, two_block_mar
     }
 
 
-def test_low_coverage_assets_are_dropped_with_their_reason(sdk, kit, two_block_market):
+def test_ingestion_keeps_gappy_assets_and_drops_only_columns_without_data(sdk, kit, two_block_market):
+    """Coverage is not decided on the whole sample here (that would use the future in every past
+    window): a gappy asset is kept for the policy to judge per window; an empty column is dropped."""
     returns = two_block_market.returns.copy()
     gappy, empty = "BINANCE:ALPHAUSDT", "BINANCE:DELTAUSDT"
     missing_rows = np.random.default_rng(1).choice(np.arange(1, 300), size=90, replace=False)
@@ -82,22 +84,13 @@ def test_low_coverage_assets_are_dropped_with_their_reason(sdk, kit, two_block_m
     files = kit.write(kit.Market(two_block_market.candidates, returns))
 
     context = ingest(sdk, files.params).context
-    (event,) = events(context, "low-coverage")
-    assert event.level == "warning"
-    assert event.data == {
-        "dropped": {
-            gappy: "coverage 0.700 < min_coverage 0.9: 210 of 300 seven-day-calendar rows between its first "
-                   "observation on 2023-01-02 and its last on 2023-10-28",
-            empty: "no observations",
-        }
-    }
-    assert gappy not in pool_symbols(sdk, context) and empty not in pool_symbols(sdk, context)
-    assert len(pool_symbols(sdk, context)) == 4
-
-    lenient = ingest(sdk, {**files.params, "min_coverage": 0.7}).context
-    (event,) = events(lenient, "low-coverage")
-    assert list(event.data["dropped"]) == [empty]
-    assert gappy in pool_symbols(sdk, lenient)
+    (event,) = events(context, "no-observations")
+    assert event.level == "warning" and event.data == {"dropped": [empty]}
+    assert gappy in pool_symbols(sdk, context) and empty not in pool_symbols(sdk, context)
+    assert len(pool_symbols(sdk, context)) == 5
+    with pytest.raises(ParamValidationError) as refused:
+        ingest(sdk, {**files.params, "min_coverage": 0.7})
+    assert refused.value.param == "min_coverage"
 
 
 def test_start_and_end_keep_the_dates_between_them(sdk, kit, two_block_market):

@@ -193,8 +193,8 @@ def test_atom_ids_survive_underscores_and_colons_and_composition_is_signed_by_di
     )
     files = kit.write(market)
     context = sdk.run_pipeline(SELECTION, params={
-        "selection.ingestion": {**files.params, "min_coverage": 0.5},
-        "selection.policy": {"top_n_per_cluster": 4},
+        "selection.ingestion": files.params,
+        "selection.policy": {"top_n_per_cluster": 4, "min_coverage": 0.5},
     }).context
     assert context.winners == sorted(symbols)
     atoms = {atom["id"]: atom for atom in context.strategy_atoms}

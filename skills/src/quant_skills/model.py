@@ -48,7 +48,9 @@ def load_skill(folder: Traversable) -> Skill:
     for key in ("name", "description"):
         if key not in fields:
             raise SkillValidationError(f"the frontmatter has no {key!r}", source=source, rule="missing-field")
-    return Skill(name=fields["name"], description=fields["description"], path=folder)
+        if not isinstance(fields[key], str):
+            raise SkillValidationError(f"{key!r} must be a string, not a mapping", source=source, rule="field-not-a-string")
+    return Skill(name=str(fields["name"]), description=str(fields["description"]), path=folder)
 
 
 def catalog_folder() -> Traversable:

@@ -2,7 +2,10 @@
 
 Frontmatter rules are those of the Agent Skills specification (https://agentskills.io/specification):
 `name` is 1-64 lowercase letters, digits and hyphens (no leading, trailing or doubled hyphen) and
-equals the folder name; `description` is 1-1024 characters; `compatibility`, when given, at most 500.
+equals the folder name; `description` is 1-1024 characters; `compatibility`, when given, at most 500;
+`metadata`, when given, is a mapping of strings, and every other field is a string. The reference
+validator of the format (`agentskills validate`, package skills-ref) accepts what this accepts: the
+skills tests run both.
 The description may not hold angle brackets (Anthropic's skill validator refuses them: they read
 as markup where the description is shown). Project rules on top: no frontmatter key outside the
 specification's scalar ones, a body after the frontmatter, every file under `scripts/` starts with
@@ -16,15 +19,16 @@ import re
 from importlib.resources.abc import Traversable
 
 from quant_skills.errors import SkillValidationError
-from quant_skills.frontmatter import split_frontmatter
+from quant_skills.frontmatter import Fields, split_frontmatter
 from quant_skills.model import Skill, is_ignored, read_skill_file
 
 NAME_MAX = 64
 DESCRIPTION_MAX = 1024
 COMPATIBILITY_MAX = 500
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-#: `metadata` (a mapping) is in the specification too, but the frontmatter reader takes scalars only.
-ALLOWED_FIELDS = ("name", "description", "license", "compatibility", "allowed-tools")
+ALLOWED_FIELDS = ("name", "description", "license", "compatibility", "allowed-tools", "metadata")
+#: The one field that is a mapping (of strings) rather than a string.
+MAPPING_FIELDS = ("metadata",)
 REQUIRED_FIELDS = ("name", "description")
 SCRIPTS_FOLDER = "scripts"
 SHELLS = ("bash", "sh", "zsh")
@@ -47,13 +51,20 @@ def validate(skill: Skill) -> None:
             )
 
 
-def check_fields(fields: dict[str, str], source: str, *, folder_name: str) -> None:
-    for key in fields:
+def check_fields(fields: Fields, source: str, *, folder_name: str) -> None:
+    for key, value in fields.items():
         if key not in ALLOWED_FIELDS:
             raise SkillValidationError(
                 f"unknown frontmatter key {key!r} (allowed: {', '.join(ALLOWED_FIELDS)})",
                 source=source, rule="unknown-field",
             )
+        if key in MAPPING_FIELDS and not isinstance(value, dict):
+            raise SkillValidationError(
+                f"{key!r} must be a mapping of strings (indented 'key: value' lines under '{key}:')",
+                source=source, rule="field-not-a-mapping",
+            )
+        if key not in MAPPING_FIELDS and not isinstance(value, str):
+            raise SkillValidationError(f"{key!r} must be a string, not a mapping", source=source, rule="field-not-a-string")
     for key in REQUIRED_FIELDS:
         if key not in fields:
             raise SkillValidationError(f"the frontmatter has no {key!r}", source=source, rule="missing-field")

@@ -1,30 +1,43 @@
-"""The `quant` command: wiring of the command groups, the global options and `main()`."""
+"""The `quant` command: the root group, its global options and `main()`.
+
+Importing this module imports Typer and nothing of quant-core: the commands (and the SDK, Rich
+tables, jsonschema behind them) are loaded when one runs (`group.LAZY_COMMANDS`).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from quant_core.home import DEFAULT_HOME, QUANT_HOME_ENV, QuantHome
-from quant_core.sdk import QuantSDK
 
-from quant_cli.commands import data, demo, deploy, pipeline, profile, runs, skills, stage
 from quant_cli.group import QuantGroup
-from quant_cli.state import CliState, SdkFactory
 from quant_cli.threads import single_threaded_blas
+
+if TYPE_CHECKING:
+    from quant_core.home import QuantHome
+    from quant_core.sdk import QuantSDK
+
+    from quant_cli.state import SdkFactory
+
+#: quant-core's `QUANT_HOME_ENV` and `DEFAULT_HOME`, repeated so that `--help` need not import
+#: quant-core (a test checks they agree).
+QUANT_HOME_ENV = "QUANT_HOME"
+DEFAULT_HOME = ".quant"
 
 HELP = (
     "quant: build, run and inspect quantitative portfolio pipelines.\n\n"
     "The global options --home, --json and --debug may be given anywhere on the line "
-    "(`quant stage list --json`)."
+    "(`quant stage list --json`). A run id may be abbreviated to any unique prefix, or to the "
+    "random part of a generated id (the short id the tables show)."
 )
 
 EXIT_CODES = (
-    "[bold]Exit codes[/bold]: 0 success · 2 usage or validation error (bad parameter, malformed "
-    "--param, bad run id) · 3 unknown stage, pipeline, profile, run, executor or dataset · "
-    "4 a stage failed · 5 a sleeve failed (meta gate) · 1 anything else."
+    "Exit codes: 0 success · 2 usage or validation error (bad parameter, malformed --param, bad "
+    "or ambiguous run id) · 3 unknown stage, pipeline, profile, run, executor or dataset · "
+    "4 a stage failed (`quant store verify`: damage found) · 5 a sleeve failed (meta gate) · "
+    "1 anything else."
 )
 
 
@@ -37,7 +50,7 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
-        rich_markup_mode="rich",
+        rich_markup_mode=None,
     )
 
     @app.callback()
@@ -46,8 +59,11 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
         home: Annotated[
             Path | None,
             typer.Option(
-                "--home", envvar=QUANT_HOME_ENV, show_envvar=True, metavar="PATH",
-                help=f"Where runs, artifacts, the cache and profiles live (default: ./{DEFAULT_HOME}).",
+                "--home", metavar="PATH",
+                help=(
+                    f"Where runs, artifacts, the cache and profiles live (default: {QUANT_HOME_ENV}, "
+                    f"else the home of quant.toml, else ./{DEFAULT_HOME})."
+                ),
             ),
         ] = None,
         json_output: Annotated[
@@ -55,28 +71,19 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
         ] = False,
         debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
     ) -> None:
-        ctx.obj = CliState(
-            sdk_factory=sdk_factory,
-            # The environment was read by the --home option; core must not read it again.
-            home=QuantHome.resolve(home if home is not None else DEFAULT_HOME, environ={}),
-            json_output=json_output,
-            debug=debug,
-        )
+        from quant_cli.state import CliState
 
-    app.add_typer(stage.build(), name="stage")
-    app.add_typer(pipeline.build(), name="pipeline")
-    runs.register(app)
-    app.add_typer(runs.build(), name="runs")
-    app.add_typer(profile.build(), name="profile")
-    app.add_typer(data.build(), name="data")
-    app.add_typer(skills.build(), name="skills")
-    app.add_typer(deploy.build(), name="deploy")
-    demo.register(app)
+        # The home is resolved on first use (`CliState.config`): --home over QUANT_HOME over
+        # quant.toml, so `--help` reads no configuration file.
+        ctx.obj = CliState(sdk_factory=sdk_factory, home_flag=home, json_output=json_output, debug=debug)
+
     return app
 
 
 def default_sdk(home: QuantHome) -> QuantSDK:
     """The real SDK: stages, pipelines, executors and profiles from the installed entry points."""
+    from quant_core.sdk import QuantSDK
+
     return QuantSDK(home=home)
 
 

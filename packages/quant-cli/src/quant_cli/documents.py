@@ -10,10 +10,14 @@ from typing import Any
 from quant_core.context import MetaContext, RunContext
 from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep, is_fan_out_step
 from quant_core.profiles import ResolvedProfile
-from quant_core.records import LedgerEntry, RunManifest, child_records, latest_attempts
+from quant_core.errors import StoreDamagedError
+from quant_core.records import LedgerEntry, RecordProblem, RunManifest, RunRecord, child_records, latest_attempts
 from quant_core.registry import StageRegistry
 from quant_core.sdk import QuantSDK, RunResult
 from quant_core.stage import StageSpec
+
+from quant_cli.run_ids import short_id
+from quant_cli.summary import results_document
 
 
 
@@ -33,7 +37,7 @@ def stage_summary(spec: StageSpec) -> dict[str, Any]:
         "context_kind": spec.context_kind,
         "retries": spec.retries,
         "description": first_paragraph(spec.description),
-        "params": sorted(spec.input_schema.get("properties", {})),
+        "params": spec.param_names,
     }
 
 
@@ -125,7 +129,8 @@ def sleeve_runs(sdk: QuantSDK, context: RunContext, since: str) -> list[dict[str
     sleeves = []
     for result in context.sleeve_results:
         record = sdk.record(result.run_id)
-        entries = [e for e in record.read_ledger() if e.started_at >= since]
+        # this invocation's lines; a damaged earlier line is for `quant runs show` to name
+        entries = [e for e in record.scan_ledger()[0] if e.started_at >= since]
         sleeve: dict[str, Any] = {
             "name": result.name,
             "profile": result.profile,
@@ -161,43 +166,85 @@ def run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
         "sleeves": sleeves,
         "outputs": result.context.model_dump(mode="json", exclude={"audit_trail"}),
         "audit_events": len(result.context.audit_trail),
+        "results": results_document(sdk.registry, result.target, result.context),
     }
 
 
-def manifest_summary(manifest: RunManifest) -> dict[str, Any]:
-    return manifest.model_dump(mode="json")
+def manifest_summary(manifest: RunManifest, sleeve_runs: list[str] | None = None) -> dict[str, Any]:
+    """A run as `quant runs list` gives it: its manifest, its short id, its sleeve runs' ids."""
+    return manifest.model_dump(mode="json") | {"short_id": short_id(manifest.run_id), "sleeve_runs": sleeve_runs or []}
 
 
-def sleeve_manifests(sdk: QuantSDK, run_id: str) -> list[RunManifest]:
-    """The runs whose parent is `run_id` (a fan-out names them `<run_id>.<sleeve>`), by name."""
+def run_listing(manifests: list[RunManifest], include_sleeves: bool) -> list[dict[str, Any]]:
+    """Newest first; sleeve runs (named by their meta run in `sleeve_runs`) only when asked."""
+    children: dict[str, list[str]] = {}
+    for manifest in manifests:
+        if manifest.parent_run_id is not None:
+            children.setdefault(manifest.parent_run_id, []).append(manifest.run_id)
+    return [
+        manifest_summary(m, sorted(children.get(m.run_id, [])))
+        for m in manifests
+        if include_sleeves or m.parent_run_id is None
+    ]
+
+
+def sleeve_manifests(
+    sdk: QuantSDK, run_id: str, damaged: list[RecordProblem] | None = None
+) -> list[RunManifest]:
+    """The runs whose parent is `run_id` (a fan-out names them `<run_id>.<sleeve>`), by name.
+    A damaged manifest goes to `damaged` when it is given (else it raises)."""
     found = []
     for record in child_records(sdk.home.runs_dir, run_id):
         if record.exists():
-            manifest = record.read_manifest()
+            try:
+                manifest = record.read_manifest()
+            except StoreDamagedError as exc:
+                if damaged is None:
+                    raise
+                damaged.append(RecordProblem(exc.path or str(record.manifest_path), exc.reason))
+                continue
             if manifest.parent_run_id == run_id:
                 found.append(manifest)
     return found
 
 
+def _ledger_rows(record: RunRecord, damaged: list[RecordProblem]) -> list[dict[str, Any]]:
+    entries, problems = record.scan_ledger()
+    damaged.extend(problems)
+    return [ledger_row(e) for e in entries]
+
+
 def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
-    """A recorded run as `quant runs show` gives it: manifest, whole ledger, and its sleeve runs."""
+    """A recorded run as `quant runs show` gives it: manifest, whole ledger, and its sleeve runs;
+    damaged lines and sleeve manifests are listed apart (`damaged`), with their file and line."""
     record = sdk.record(run_id)
     manifest = record.read_manifest()
+    damaged: list[RecordProblem] = []
+    ledger = _ledger_rows(record, damaged)
     sleeves = [
         {
             "run_id": m.run_id,
             "status": m.status,
             "profile": m.profile,
             "record": str(sleeve.path),
-            "ledger": [ledger_row(e) for e in sleeve.read_ledger()],
+            "ledger": _ledger_rows(sleeve, damaged),
         }
-        for m in sleeve_manifests(sdk, run_id)
+        for m in sleeve_manifests(sdk, run_id, damaged)
         for sleeve in [sdk.record(m.run_id)]
     ]
     return {
         "run_id": run_id,
         "record": str(record.path),
         "manifest": manifest.model_dump(mode="json"),
-        "ledger": [ledger_row(e) for e in record.read_ledger()],
+        "ledger": ledger,
         "sleeves": sleeves,
+        "damaged": [problem.to_json() for problem in damaged],
+        "results": recorded_results(sdk, record, manifest),
     }
+
+
+def recorded_results(sdk: QuantSDK, record: RunRecord, manifest: RunManifest) -> dict[str, Any] | None:
+    """The results of the context the run last recorded (None before its first step)."""
+    if len(record.context_names()) < 2:  # only its input: no step has run
+        return None
+    return results_document(sdk.registry, manifest.target, record.last_context())

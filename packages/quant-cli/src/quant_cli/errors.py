@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import Any
 
-from quant_core.errors import QuantError, SleeveFailureError, StageFailedError
+from quant_core.errors import QuantError, SleeveFailureError, StageFailedError, StoreWriteError
 from typer import TyperException
 
 from quant_cli.jsonout import write_json
@@ -56,9 +56,9 @@ def error_document(error: BaseException, run_id: str | None = None) -> dict[str,
 def error_line(error: BaseException, run_id: str | None = None, debug: bool = False) -> str:
     """The one line a user sees, with the next step when there is an obvious one."""
     line = f"error: {error_message(error)}"
-    if run_id and isinstance(error, StageFailedError | SleeveFailureError | KeyboardInterrupt):
+    if run_id and isinstance(error, StageFailedError | SleeveFailureError | StoreWriteError | KeyboardInterrupt):
         line += f" (fix the cause, then `quant runs resume {run_id}` continues from the failed step)"
-    if exit_code_for(error) == INTERNAL_EXIT_CODE and not debug:
+    if exit_code_for(error) == INTERNAL_EXIT_CODE and not isinstance(error, QuantError) and not debug:
         line += " (run with --debug for the traceback)"
     return line
 

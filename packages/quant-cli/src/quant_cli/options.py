@@ -18,8 +18,11 @@ ParamOption = Annotated[
     typer.Option("--param", "-p", metavar="NAME=VALUE", help="Parameter override; repeat for several."),
 ]
 ExecutorOption = Annotated[
-    str,
-    typer.Option("--executor", metavar="NAME", help="Executor (local, or ray/prefect/dbos when installed)."),
+    str | None,
+    typer.Option(
+        "--executor", metavar="NAME",
+        help="Executor: local, or ray/prefect/dbos when installed (default: QUANT_EXECUTOR, else quant.toml's, else local).",
+    ),
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Recompute every stage, ignoring the cache.")]
 WorkersOption = Annotated[

@@ -15,7 +15,8 @@ from types import TracebackType
 
 from quant_core.pipeline import is_fan_out_step
 from quant_core.executors.fanout import sleeve_name
-from quant_core.records import LedgerEntry, RunRecord, child_records
+from quant_core.journal import end_of_whole_lines
+from quant_core.records import LedgerEntry, RunRecord, child_records, parse_ledger_line
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
@@ -46,7 +47,8 @@ class LedgerFollower:
         self._foreign: set[Path] = set()
         for path in [RunRecord(self.runs_dir, run_id).ledger_path, *self._candidate_ledgers()]:
             if path.is_file():
-                self._offsets[path] = path.stat().st_size
+                # not past a torn last line: a resumed run drops it, then appends from there
+                self._offsets[path] = end_of_whole_lines(path)
 
     def _candidate_ledgers(self) -> list[Path]:
         return [record.ledger_path for record in child_records(self.runs_dir, self.run_id)]
@@ -77,7 +79,7 @@ class LedgerFollower:
             chunk = handle.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]
         self._offsets[ledger] = offset + len(complete)
-        return [LedgerEntry.model_validate_json(line) for line in complete.splitlines() if line.strip()]
+        return [parse_ledger_line(line) for line in complete.splitlines() if line.strip()]
 
     def poll(self) -> list[LedgerEvent]:
         events = [LedgerEvent(None, e) for e in self._read_new(RunRecord(self.runs_dir, self.run_id).ledger_path)]
@@ -108,6 +110,9 @@ def describe_event(event: LedgerEvent) -> Text:
         detail = f"  attempt {entry.attempt}: {entry.error}"
     elif entry.cache_hit:
         mark, style, outcome = "↺", "cyan", "cached"
+    elif entry.repaired:
+        mark, style, outcome = "✓", "yellow", "redone"
+        detail = f"  damaged cache: {'; '.join(entry.repaired)}"
     else:
         mark, style, outcome = "✓", "green", "done"
     text = Text(f"  {mark} ", style=style)
@@ -165,7 +170,7 @@ class RunProgress:
         self._stop.set()
         self._thread.join()
         if self.failure is None:
-            self._poll_once()  # the lines written after the last tick
+            self._poll_safely()  # the lines written after the last tick
         if self._progress is not None:
             self._progress.stop()
         if self.failure is not None:
@@ -174,12 +179,18 @@ class RunProgress:
             )
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self._poll_once()
-            except Exception as error:  # reported on exit; the run itself goes on
-                self.failure = error
-                return
+        while not self._stop.wait(self.interval_s) and self._poll_safely():
+            pass
+
+    def _poll_safely(self) -> bool:
+        """Poll once; a failure (a damaged ledger line) is kept and reported on exit: the display
+        stops, the run and the command's result go on."""
+        try:
+            self._poll_once()
+        except Exception as error:
+            self.failure = error
+            return False
+        return True
 
     def _poll_once(self) -> None:
         with self._lock:

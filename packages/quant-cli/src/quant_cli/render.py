@@ -1,87 +1,27 @@
-"""Rich renderings of the documents in `documents.py` (human output on stdout)."""
+"""Rich renderings of the documents in `documents.py` (human output on stdout), sized to the
+terminal (`tables.py`); a run's results are drawn by `results_view.py`."""
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLES = {"succeeded": "green", "failed": "red", "running": "yellow"}
+from quant_cli.cells import (  # noqa: F401  (re-exported)
+    STATUS_STYLES, fmt_duration, fmt_value, key_values, line, run_status_text, say, status_text,
+)
+from quant_cli.results_view import draw_results, has_results
+from quant_cli.run_ids import short_id
+from quant_cli.tables import Column, fit_table
 
 
-def fmt_value(value: Any) -> str:
-    """A cell: numbers at a readable precision, missing values as '—', structures as JSON."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "—"
-        if value.is_integer() and abs(value) >= 1:  # a count stored as a float
-            return fmt_value(int(value))
-        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4f}"
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
-    return str(value)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}m{rest:04.1f}s"
-
-
-def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
-
-
-def line(console: Console, text: str | Text) -> None:
-    """One line that is never wrapped (paths and run ids must stay copyable)."""
-    console.print(text, soft_wrap=True, markup=False, highlight=False)
-
-
-def key_values(console: Console, pairs: Iterable[tuple[str, Any]]) -> None:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(overflow="fold")
-    for key, value in pairs:
-        grid.add_row(key, value if isinstance(value, Text) else fmt_value(value))
-    console.print(grid)
-
-
-def union_keys(rows: Sequence[dict[str, Any]], first: Sequence[str] = ()) -> list[str]:
-    """Columns for a generic table: `first` (when present), then other keys in first-seen order."""
-    keys = [k for k in first if any(k in r for r in rows)]
-    for row in rows:
-        keys.extend(k for k in row if k not in keys)
-    return keys
-
-
-def generic_table(title: str, rows: Sequence[dict[str, Any]], first: Sequence[str] = ()) -> Table:
-    keys = union_keys(rows, first)
-    table = Table(title=title, title_justify="left")
-    for key in keys:
-        table.add_column(key, justify="right" if _numeric_column(rows, key) else "left")
-    for row in rows:
-        table.add_row(*(fmt_value(row.get(k)) for k in keys))
-    return table
-
-
-def _numeric_column(rows: Sequence[dict[str, Any]], key: str) -> bool:
-    values = [r.get(key) for r in rows if r.get(key) is not None]
-    return bool(values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+def titled(console: Console, title: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
+    """A bold title line, then the table fitted to the console."""
+    say(console, title, "bold")
+    console.print(fit_table(console, None, columns, rows))
 
 
 # -- listings -----------------------------------------------------------------------------------
@@ -92,53 +32,44 @@ def listing(
     items: Sequence[dict[str, Any]],
     noun: str,
     empty: str,
-    columns: Sequence[str],
+    columns: Sequence[Column],
     cells: Callable[[dict[str, Any]], Sequence[Any]],
-    whole: Sequence[str] = (),
 ) -> None:
-    """A titled table of `items` ("N noun(s)"), or the `empty` line; `whole` columns never wrap."""
+    """A titled table of `items` ("N noun(s)"), or the `empty` line."""
     if not items:
         line(console, empty)
         return
-    table = Table(title=f"{len(items)} {noun}(s)", title_justify="left")
-    for name in columns:
-        if name in whole:
-            table.add_column(name, no_wrap=True)
-        else:
-            table.add_column(name, overflow="fold")
-    for item in items:
-        table.add_row(*cells(item))
-    console.print(table)
+    titled(console, f"{len(items)} {noun}(s)", columns, [cells(item) for item in items])
 
 
-def stage_params_table(title: str, params: dict[str, dict[str, Any]]) -> Table:
+def stage_params_table(console: Console, title: str, params: dict[str, dict[str, Any]]) -> None:
     """One row per (stage, parameter, value), sorted."""
-    table = Table(title=title, title_justify="left")
-    for name in ("stage", "parameter", "value"):
-        table.add_column(name, overflow="fold")
-    for stage_id, values in sorted(params.items()):
-        for name, value in sorted(values.items()):
-            table.add_row(stage_id, name, fmt_value(value))
-    return table
+    rows = [
+        (stage_id, name, fmt_value(value))
+        for stage_id, values in sorted(params.items())
+        for name, value in sorted(values.items())
+    ]
+    titled(console, title, (Column("stage"), Column("parameter"), Column("value", wrap=True)), rows)
 
 
 # -- stages, pipelines, profiles, datasets -----------------------------------------------------
+
+DESCRIPTION = Column("description", 2, clip=True)
 
 
 def stage_list(console: Console, document: dict[str, Any]) -> None:
     listing(
         console, document["stages"], "stage",
         "no stages installed (install quant-stages, or a package that provides some)",
-        ("id", "version", "tags", "context", "description"),
+        (Column("id"), Column("version", 4), Column("tags", 3), Column("context", 3), DESCRIPTION),
         lambda s: (s["id"], s["version"], ", ".join(s["tags"]), s["context_kind"], s["description"]),
-        whole=("id",),
     )
 
 
 def pipeline_list(console: Console, document: dict[str, Any]) -> None:
     listing(
         console, document["pipelines"], "pipeline", "no pipelines installed",
-        ("id", "context", "steps", "description"),
+        (Column("id"), Column("context", 3), Column("steps", 2, wrap=True), DESCRIPTION),
         lambda p: (p["id"], p["context_kind"], " → ".join(p["steps"]), p["description"]),
     )
 
@@ -148,24 +79,24 @@ def pipeline_show(console: Console, document: dict[str, Any]) -> None:
         console,
         [("pipeline", document["id"]), ("context", document["context_kind"]), ("description", document["description"] or "—")],
     )
-    table = Table(title="steps", title_justify="left")
-    for name in ("#", "kind", "step", "params"):
-        table.add_column(name, overflow="fold")
+    rows = []
     for step in document["steps"]:
         if step["kind"] == "fan_out":
             how = "strict" if step["strict"] else "lenient"
-            table.add_row(str(step["step"]), "fan-out", f"{step['pipeline']} per sleeve ({how} gate)", "")
-            for stage_id in step["stages"]:
-                table.add_row("", "", f"  └ {stage_id}", "")
+            rows.append((str(step["step"]), "fan-out", f"{step['pipeline']} per sleeve ({how} gate)", ""))
+            rows.extend(("", "", f"  └ {stage_id}", "") for stage_id in step["stages"])
         else:
-            table.add_row(str(step["step"]), "stage", step["id"], fmt_value(step["params"]) if step["params"] else "")
-    console.print(table)
+            rows.append((str(step["step"]), "stage", step["id"], fmt_value(step["params"]) if step["params"] else ""))
+    titled(
+        console, "steps",
+        (Column("#", justify="right"), Column("kind", 3), Column("step"), Column("params", 2, wrap=True)), rows,
+    )
 
 
 def profile_list(console: Console, document: dict[str, Any]) -> None:
     listing(
         console, document["profiles"], "profile", "no profiles found",
-        ("name", "kind", "sleeves", "description"),
+        (Column("name"), Column("kind"), Column("sleeves", 3, wrap=True), DESCRIPTION),
         lambda p: (p["name"], p["kind"], ", ".join(p["sleeves"]), p["description"]),
     )
 
@@ -181,24 +112,29 @@ def profile_show(console: Console, document: dict[str, Any]) -> None:
         ],
     )
     if document["stage_params"]:
-        console.print(stage_params_table("stage parameters", document["stage_params"]))
+        stage_params_table(console, "stage parameters", document["stage_params"])
     if document["sleeves"]:
-        table = Table(title="sleeves", title_justify="left")
-        for name in ("sleeve", "profile", "min weight", "max weight", "overrides"):
-            table.add_column(name, overflow="fold")
-        for sleeve in document["sleeves"]:
-            table.add_row(
-                sleeve["name"], sleeve["profile"], fmt_value(sleeve["min_weight"]), fmt_value(sleeve["max_weight"]),
-                fmt_value(sleeve["stage_params"]) if sleeve["stage_params"] else "",
-            )
-        console.print(table)
+        titled(
+            console, "sleeves",
+            (
+                Column("sleeve"), Column("profile"), Column("min weight", 2, justify="right"),
+                Column("max weight", 2, justify="right"), Column("overrides", 3, wrap=True),
+            ),
+            [
+                (
+                    sleeve["name"], sleeve["profile"], fmt_value(sleeve["min_weight"]), fmt_value(sleeve["max_weight"]),
+                    fmt_value(sleeve["stage_params"]) if sleeve["stage_params"] else "",
+                )
+                for sleeve in document["sleeves"]
+            ],
+        )
 
 
 def dataset_list(console: Console, document: dict[str, Any]) -> None:
     listing(
         console, document["datasets"], "dataset",
         "no datasets installed (install quant-stages for the built-in 'synthetic' market)",
-        ("name", "params", "description"),
+        (Column("name"), Column("params", 3, wrap=True), DESCRIPTION),
         lambda d: (d["name"], ", ".join(sorted(d["params_schema"].get("properties", {}))), d["description"]),
     )
 
@@ -206,57 +142,74 @@ def dataset_list(console: Console, document: dict[str, Any]) -> None:
 # -- runs --------------------------------------------------------------------------------------
 
 
-def stages_table(title: str, rows: Sequence[dict[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("stage", no_wrap=True)
-    table.add_column("status", overflow="fold")
-    table.add_column("cache")
-    table.add_column("duration", justify="right")
-    for row in rows:
-        cache = "hit" if row["cache_hit"] else ""
-        status = status_text(row["status"])
-        if row.get("error"):
-            status.append(f": {row['error']}", style="red")
-        table.add_row(str(row["step"]), row["id"], status, cache, fmt_duration(row["duration_s"]))
-    return table
+def stages_table(console: Console, title: str, rows: Sequence[dict[str, Any]]) -> None:
+    cells = [
+        (
+            str(row["step"]), row["id"], status_text(row["status"]), "hit" if row["cache_hit"] else "",
+            fmt_duration(row["duration_s"]), Text(row.get("error") or "", style="red"),
+        )
+        for row in rows
+    ]
+    titled(
+        console, title,
+        (
+            Column("#", justify="right"), Column("stage"), Column("status"), Column("cache", 2),
+            Column("duration", 2, justify="right"), Column("error", wrap=True),
+        ),
+        cells,
+    )
 
 
-def sleeves_table(sleeves: Sequence[dict[str, Any]]) -> Table:
-    table = Table(title="sleeves", title_justify="left")
-    for name in ("sleeve", "profile", "status", "stages", "cached", "duration"):
-        table.add_column(name, overflow="fold")
-    table.add_column("run id", no_wrap=True)
+def sleeves_table(console: Console, sleeves: Sequence[dict[str, Any]]) -> None:
+    rows = []
     for sleeve in sleeves:
         stages = sleeve["stages"]
-        table.add_row(
+        rows.append((
             sleeve["name"], sleeve["profile"], status_text(sleeve["status"]), str(len(stages)),
             str(sum(1 for r in stages if r["cache_hit"])), fmt_duration(sum(r["duration_s"] for r in stages)),
-            sleeve["run_id"],
-        )
-    return table
+            short_id(sleeve["run_id"]),
+        ))
+    titled(
+        console, "sleeves",
+        (
+            Column("sleeve"), Column("profile", 3), Column("status"), Column("stages", 4, justify="right"),
+            Column("cached", 4, justify="right"), Column("duration", 2, justify="right"), Column("run", 2),
+        ),
+        rows,
+    )
 
 
 def run_result(console: Console, document: dict[str, Any]) -> None:
+    """A finished run: outcome, stages and sleeves, where it is recorded, then its results."""
     run_summary(console, document)
     run_footer(console, document)
+    draw_results(console, document["results"])
+
+
+def run_header(document: dict[str, Any]) -> Text:
+    mark = "✓" if document["status"] == "succeeded" else "✗"
+    upstream = document.get("upstream")
+    what = f"stage {document['target']}" if upstream else f"{document['kind']} {document['target']}"
+    header = Text(f"{mark} {what} ", style="bold")
+    header.append(document["status"], style=STATUS_STYLES.get(document["status"], ""))
+    if upstream:
+        header.append(f" (after {len(upstream['steps'])} step(s) of pipeline {upstream['pipeline']})")
+    return header
 
 
 def run_summary(console: Console, document: dict[str, Any]) -> None:
     """The outcome line, then the stages and the sleeves."""
-    mark = "✓" if document["status"] == "succeeded" else "✗"
-    header = Text(f"{mark} {document['kind']} {document['target']} ", style="bold")
-    header.append(document["status"], style=STATUS_STYLES.get(document["status"], ""))
-    line(console, header)
-    console.print(stages_table("stages", document["stages"]))
+    say(console, run_header(document))
+    stages_table(console, "stages", document["stages"])
     if document["sleeves"]:
-        console.print(sleeves_table(document["sleeves"]))
+        sleeves_table(console, document["sleeves"])
 
 
 def run_footer(console: Console, document: dict[str, Any]) -> None:
     """How much came from the cache, and where the run is recorded."""
     line(console, cache_summary(document))
-    line(console, f"run id: {document['run_id']}")
+    short = short_id(document["run_id"])
+    line(console, f"run id: {document['run_id']}" + (f" (short: {short})" if short != document["run_id"] else ""))
     line(console, f"record: {document['record']}")
     if document.get("report_path"):
         line(console, f"report: {document['report_path']}")
@@ -277,17 +230,42 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
-def run_list(console: Console, document: dict[str, Any]) -> None:
-    listing(
-        console, document["runs"], "run", "no runs recorded yet",
-        ("run id", "kind", "target", "profile", "status", "executor", "started (UTC)", "duration"),
-        lambda r: (
-            r["run_id"], r["kind"], r["target"], r["profile"] or "—", status_text(r["status"]),
-            r["executor"], r["started_at"][5:19].replace("T", " "),
-            fmt_duration(_seconds_between(r["started_at"], r["finished_at"])),
-        ),
-        whole=("run id", "kind", "status", "executor", "started (UTC)", "duration"),
+RUN_COLUMNS = (
+    Column("run"), Column("target"), Column("profile", 2), Column("status"), Column("sleeves", 2, justify="right"),
+    Column("started (UTC)", 2), Column("duration", 3, justify="right"), Column("kind", 5), Column("executor", 5),
+)
+
+
+def run_row(run: dict[str, Any], label: str) -> tuple[Any, ...]:
+    sleeves = run.get("sleeve_runs") or []
+    return (
+        label, run["target"], run["profile"] or "—", run_status_text(run["status"], run.get("engine_state")),
+        str(len(sleeves)) if sleeves else "",
+        run["started_at"][5:19].replace("T", " "),
+        fmt_duration(_seconds_between(run["started_at"], run["finished_at"])), run["kind"], run["executor"],
     )
+
+
+def run_list(console: Console, document: dict[str, Any]) -> None:
+    """Top-level runs, newest first; a meta run's sleeve runs under it when listed (`--all`)."""
+    runs = document["runs"]
+    if not runs:
+        line(console, "no runs recorded yet")
+        return
+    by_id = {r["run_id"]: r for r in runs}
+    rows = []
+    for run in runs:
+        if run.get("parent_run_id") in by_id:
+            continue  # drawn under its parent
+        rows.append(run_row(run, short_id(run["run_id"])))
+        for child in run.get("sleeve_runs") or []:
+            if child in by_id:
+                sleeve = by_id[child]
+                rows.append(run_row(sleeve, f" └ {child.removeprefix(run['run_id'] + '.')}"))
+    top = sum(1 for r in runs if r.get("parent_run_id") not in by_id)
+    titled(console, f"{top} run(s)", RUN_COLUMNS, rows)
+    if any(r.get("sleeve_runs") for r in runs) and len(by_id) == top:
+        say(console, "sleeve runs are listed under their meta run with --all", "dim")
 
 
 def run_show(console: Console, document: dict[str, Any]) -> None:
@@ -300,7 +278,7 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
             ("target", manifest["target"]),
             ("profile", manifest["profile"]),
             ("executor", manifest["executor"]),
-            ("status", status_text(manifest["status"])),
+            ("status", run_status_text(manifest["status"], document.get("engine_state"))),
             ("started", manifest["started_at"]),
             ("finished", manifest["finished_at"]),
             ("invocations", manifest["invocations"]),
@@ -313,26 +291,43 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
     )
     params = {k: v for k, v in manifest["params"].items() if v}
     if params:
-        console.print(stage_params_table("parameters", params))
-    console.print(ledger_table("ledger", document["ledger"]))
+        stage_params_table(console, "parameters", params)
+    ledger_table(console, "ledger", document["ledger"])
     for sleeve in document["sleeves"]:
-        console.print(ledger_table(f"sleeve run {sleeve['run_id']} ({sleeve['status']})", sleeve["ledger"]))
+        status = run_status_text(sleeve["status"], sleeve.get("engine_state")).plain
+        ledger_table(console, f"sleeve run {sleeve['run_id']} ({status})", sleeve["ledger"])
+    if has_results(document.get("results")):
+        if manifest["status"] != "succeeded":
+            say(console, f"results of the steps it finished (the run {manifest['status']}):", "yellow")
+        draw_results(console, document["results"])
 
 
-def ledger_table(title: str, ledger: Sequence[dict[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("stage", no_wrap=True)
-    table.add_column("try", justify="right")
-    table.add_column("status")
-    table.add_column("cache")
-    table.add_column("duration", justify="right")
-    table.add_column("started (UTC)", no_wrap=True)
-    table.add_column("error", overflow="fold")
-    for entry in ledger:
-        table.add_row(
+def run_cancelled(console: Console, document: dict[str, Any]) -> None:
+    engine = document["engine_state"]
+    line(
+        console,
+        f"run {document['run_id']}: {engine['engine']} workflow {engine['status'].lower()}; what it finished is "
+        f"kept, and `quant runs resume {document['run_id']}` continues it",
+    )
+
+
+def ledger_table(console: Console, title: str, ledger: Sequence[dict[str, Any]]) -> None:
+    rows = [
+        (
             str(entry["step"]), entry["stage_id"], str(entry["attempt"]), status_text(entry["status"]),
             "hit" if entry["cache_hit"] else "", fmt_duration(entry["duration_s"]),
             entry["started_at"][11:19], entry["error"] or "",
         )
-    return table
+        for entry in ledger
+    ]
+    titled(
+        console, title,
+        (
+            Column("#", justify="right"), Column("stage"), Column("try", 4, justify="right"), Column("status"),
+            Column("cache", 2), Column("duration", 2, justify="right"), Column("started (UTC)", 3),
+            Column("error", wrap=True),
+        ),
+        rows,
+    )
+
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from quant_core.context import MetaContext
+from quant_core.errors import QuantError
 from quant_core.pipeline import FanOutStep, RunnableStep, StageStep
 from quant_core.registry import StageRegistry
 from quant_core.sdk import PipelinePlan, RunResult
@@ -39,10 +40,24 @@ def run_with_progress(
     title: str,
     total: int | None = None,
 ) -> RunResult:
-    """Call `start` (which runs `run_id`), showing progress on stderr unless `--json` is on."""
+    """Call `start` (which runs `run_id`), showing progress on stderr unless `--json` is on.
+
+    Then, run or fail, the run's spans are exported and its metrics pushed when telemetry says
+    so: a short CLI process would otherwise end before its batch exporter does."""
     state.run_id = run_id
-    if state.json_output:
-        return start()
-    follower = LedgerFollower(state.sdk().home.runs_dir, run_id)
-    with RunProgress(state.err, follower, title=title, total=total):
-        return start()
+    try:
+        if state.json_output:
+            result = start()
+        else:
+            follower = LedgerFollower(state.sdk().home.runs_dir, run_id)
+            with RunProgress(state.err, follower, title=title, total=total):
+                result = start()
+    except BaseException:
+        # The run's own error is the one to report; an export failure on top is a note.
+        try:
+            state.sdk().telemetry.flush(run_id=run_id)
+        except QuantError as export:
+            state.err.print(f"note: {export}", markup=False, highlight=False)
+        raise
+    state.sdk().telemetry.flush(run_id=run_id)
+    return result

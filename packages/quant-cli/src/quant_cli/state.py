@@ -6,28 +6,48 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import typer
-from quant_core.home import QuantHome
-from quant_core.sdk import QuantSDK
 from rich.console import Console
 
-SdkFactory = Callable[[QuantHome], QuantSDK]
+if TYPE_CHECKING:
+    from quant_core.config import QuantConfig
+    from quant_core.home import QuantHome
+    from quant_core.sdk import QuantSDK
+
+SdkFactory = Callable[["QuantHome"], "QuantSDK"]
 """Builds the SDK for a resolved home. `main()` uses `QuantSDK(home=home)`; tests inject a toy one."""
 
 
 @dataclass
 class CliState:
     sdk_factory: SdkFactory
-    home: QuantHome
+    #: `--home` when given: it wins over QUANT_HOME and the configuration file.
+    home_flag: Path | None = None
     json_output: bool = False
     debug: bool = False
     #: The run the current command started, named in failure messages ("resume it with ...").
     run_id: str | None = None
+    _config: QuantConfig | None = field(default=None, repr=False)
     _sdk: QuantSDK | None = field(default=None, repr=False)
     _out: Console | None = field(default=None, repr=False)
     _err: Console | None = field(default=None, repr=False)
+
+    def config(self) -> QuantConfig:
+        """The deployment's configuration with this command line's flags over it (read on first
+        use: `--help` never reads it, a broken file fails only the commands that need it)."""
+        if self._config is None:
+            from quant_core.config import QuantConfig
+
+            flags = {"home": ("--home", str(self.home_flag))} if self.home_flag is not None else None
+            self._config = QuantConfig.load(flags=flags)
+        return self._config
+
+    @property
+    def home(self) -> QuantHome:
+        return self.config().home
 
     def sdk(self) -> QuantSDK:
         """The SDK, built on first use so that `--help` never loads a plug-in."""

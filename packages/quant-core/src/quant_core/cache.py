@@ -4,11 +4,15 @@ key = sha256(stage id, stage version, params, canonical JSON of the input contex
 run ids and the audit trail left out, so a new run over the same inputs is served from here. An
 entry stores only what the stage changed (the delta) and the audit events it added; a hit applies
 them to the current input, so run-specific fields (run id, trail) stay the current run's.
+
+An entry is sealed (it carries the sha256 of its own text) and names its artifacts by hash, so a
+lookup checks both: a damaged entry or artifact is a miss, never a wrong answer.
 """
 
 from __future__ import annotations
 
-
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 from quant_core.artifacts import ArtifactStore, write_atomic
 from quant_core.context import AuditEvent
-from quant_core.errors import ArtifactCorruptedError
 from quant_core.hashing import canonical_json, sha256_hex
+from quant_core.sealed import SealBroken, seal, unseal
 
 
 def cache_key(
@@ -43,50 +47,82 @@ class CacheEntry(BaseModel):
     output_hash: str
 
 
-def iter_artifact_shas(value: Any):
-    """Every artifact hash referenced anywhere inside JSON data."""
+def iter_artifact_refs(value: Any):
+    """(sha256, size) of every artifact referenced anywhere inside JSON data."""
     if isinstance(value, dict):
-        if {"sha256", "size", "media_type", "uri"} <= value.keys():
-            yield value["sha256"]
-        else:
-            for item in value.values():
-                yield from iter_artifact_shas(item)
+        if "sha256" in value and {"size", "media_type", "uri"} <= value.keys():
+            yield value["sha256"], value["size"]
+            return
+        items = value.values()
     elif isinstance(value, list):
-        for item in value:
-            yield from iter_artifact_shas(item)
+        items = value
+    else:
+        return
+    for item in items:
+        # Contexts hold long lists of symbols and numbers: only containers can hold a ref.
+        if isinstance(item, dict | list):
+            yield from iter_artifact_refs(item)
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    """What the cache holds for a key: a usable entry, or none, and what was found damaged on the
+    way (the entry itself or an artifact it names). Damage makes the lookup a miss: the stage
+    runs again and its outputs replace the damaged files."""
+
+    entry: CacheEntry | None
+    damage: tuple[str, ...] = ()
+    path: Path | None = None
 
 
 class StageCache:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def _path(self, key: str) -> Path:
+    def path_for(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str, store: ArtifactStore) -> CacheEntry | None:
-        """The entry for `key`, or None when absent or when an artifact it names is gone."""
-        path = self._path(key)
+        """The entry for `key`, or None when it is absent or damaged, or an artifact it names is
+        missing or damaged (see `lookup` for what was found)."""
+        return self.lookup(key, store).entry
+
+    def lookup(self, key: str, store: ArtifactStore, *, checked: Collection[str] = ()) -> CacheLookup:
+        """The entry for `key` with its own checksum and every artifact it names checked, except
+        those in `checked` (already checked in this run: an entry repeats its input's refs)."""
+        path = self.path_for(key)
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return None
+            return CacheLookup(None, path=path)
+        except OSError as exc:
+            return CacheLookup(None, (f"cache entry {path} cannot be read: {exc.strerror or exc}",), path)
         try:
-            entry = CacheEntry.model_validate_json(raw)
-        except ValidationError as exc:
-            # Entries are written atomically, so this is damage from outside: say where, and how
-            # to get past it, rather than guess.
-            problem = exc.errors()[0]["msg"]
-            raise ArtifactCorruptedError(
-                f"cache entry {path} is corrupted ({problem}); delete it, or run again with "
-                f"force=True to rewrite it"
-            ) from None
-        for sha in iter_artifact_shas(entry.delta):
-            if not store.path_for(sha).is_file():
-                return None
-        return entry
+            entry = read_entry(raw)
+        except ValueError as exc:
+            return CacheLookup(None, (f"cache entry {path} is damaged: {exc}",), path)
+        damage = tuple(
+            problem
+            for sha, size in dict(iter_artifact_refs(entry.delta)).items()
+            if sha not in checked and (problem := store.verify(sha, size)) is not None
+        )
+        return CacheLookup(None if damage else entry, damage, path)
 
     def put(self, key: str, entry: CacheEntry) -> None:
-        write_atomic(self._path(key), entry.model_dump_json().encode())
+        write_atomic(self.path_for(key), seal(entry.model_dump_json().encode()))
+
+    def discard(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
+
+def read_entry(raw: bytes) -> CacheEntry:
+    """A cache entry from its file's bytes, its checksum checked (ValueError says what is wrong)."""
+    try:
+        return CacheEntry.model_validate_json(unseal(raw))
+    except SealBroken as exc:
+        raise ValueError(exc.reason) from None
+    except ValidationError as exc:
+        raise ValueError(f"not a cache entry ({exc.errors()[0]['msg']})") from None
 
 
 def context_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

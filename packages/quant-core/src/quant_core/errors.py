@@ -51,44 +51,66 @@ class NotFoundError(QuantError, KeyError):
 
     exit_code = 3
     kind = "item"
+    #: Which distribution provides a well-known name, for the "install X" hint when it is missing.
+    PROVIDERS: dict[str, str] = {}
 
     def __init__(self, name: str, available: Iterable[str] = ()) -> None:
         self.name = name
         self.suggestions = close_matches(name, available)
         super().__init__(f"unknown {self.kind} {name!r}{_did_you_mean(self.suggestions)}")
+        provider = self.PROVIDERS.get(name)
+        if provider:
+            self.message += f" (it is provided by the package {provider!r}: pip install {provider})"
+            self.args = (self.message,)
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return self.message
 
 
+#: The distribution of the built-in stages, pipelines and demo profiles (quant-stages' own tests
+#: check these names are the ones it registers).
+STAGES_DISTRIBUTION = "quant-stages"
+BUILTIN_STAGES = (
+    "discovery.universe", "selection.ingestion", "selection.features", "selection.inference",
+    "selection.clustering", "selection.policy", "selection.synthesis", "allocation.optimize",
+    "allocation.backtest", "meta.returns", "meta.optimize", "meta.flatten", "meta.report",
+)
+BUILTIN_PIPELINES = ("selection.full", "portfolio.full", "meta.full")
+BUILTIN_PROFILES = ("demo", "demo_crypto", "demo_equities", "demo_mixed")
+
+
 class StageNotFoundError(NotFoundError):
     kind = "stage"
+    PROVIDERS = dict.fromkeys(BUILTIN_STAGES, STAGES_DISTRIBUTION)
 
 
 class PipelineNotFoundError(NotFoundError):
     kind = "pipeline"
+    PROVIDERS = dict.fromkeys(BUILTIN_PIPELINES, STAGES_DISTRIBUTION)
 
 
 class ExecutorNotFoundError(NotFoundError):
     kind = "executor"
-
-    #: Which distribution provides each well-known executor, for the "install X" hint.
     PROVIDERS = {
         "ray": "quant-compute-ray",
         "prefect": "quant-flows-prefect",
         "dbos": "quant-flows-dbos",
     }
 
-    def __init__(self, name: str, available: Iterable[str] = ()) -> None:
-        super().__init__(name, available)
-        provider = self.PROVIDERS.get(name)
-        if provider:
-            self.message += f" (it is provided by the package {provider!r}: pip install {provider})"
-            self.args = (self.message,)
+
+class MissingPackageError(QuantError):
+    """Something asked for needs a package that is not installed; says what to install."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, requirement: str) -> None:
+        super().__init__(f"{what} needs a package that is not installed: pip install '{requirement}'")
+        self.requirement = requirement
 
 
 class ProfileNotFoundError(NotFoundError):
     kind = "profile"
+    PROVIDERS = dict.fromkeys(BUILTIN_PROFILES, STAGES_DISTRIBUTION)
 
 
 class DatasetNotFoundError(NotFoundError):
@@ -130,6 +152,10 @@ class InvalidRunIdError(ParamValidationError):
 
 class RunConflictError(ParamValidationError):
     """A run id reused for a different pipeline, stage or parameter set."""
+
+
+class RunLockedError(ParamValidationError):
+    """The run id is in use by a run that is still running (it holds the run's lock)."""
 
 
 class ContextKindError(ParamValidationError, TypeError):
@@ -199,8 +225,40 @@ class ArtifactNotFoundError(ArtifactError, KeyError):
         return self.message
 
 
-class ArtifactCorruptedError(ArtifactError):
-    pass
+class StoreError(QuantError):
+    """A file of `$QUANT_HOME` (run record, cache entry, artifact, lock) could not be read or
+    written as it should. Names the file; `quant store verify` looks at all of them."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreDamagedError(StoreError):
+    """A stored file's content is not what was written (a changed byte, a torn line, garbage)."""
+
+    def __init__(self, path: str, reason: str, *, line: int | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(
+            f"{where} is damaged: {reason} (`quant store verify` checks the whole store)", path=path
+        )
+        self.reason = reason
+        self.line = line
+
+
+class StoreWriteError(StoreError, OSError):
+    """The file system refused a write (disk full, read-only, permissions). What was written
+    before stays whole, so the run resumes once the cause is gone. Still an `OSError`."""
+
+    def __init__(self, path: str, cause: OSError) -> None:
+        reason = cause.strerror or str(cause)
+        code = f" (errno {cause.errno})" if cause.errno is not None else ""
+        super().__init__(f"cannot write {path}: {reason}{code}", path=path)
+        self.errno = cause.errno
+
+
+class ArtifactCorruptedError(ArtifactError, StoreDamagedError):
+    """An artifact whose bytes do not hash to its name."""
 
 
 class StageFailedError(QuantError, RuntimeError):

@@ -4,6 +4,11 @@
 cache, executes, checks the stage kept its contract (no mutation of its input, outputs matching
 the output schema, same run id), stores the cache entry, and writes the ledger line and the
 context snapshot. Backends decide only where and when it runs.
+
+A cache hit is served only after the entry's checksum and the artifacts it names are checked;
+anything damaged makes it a miss: the stage runs again, its outputs replace the damaged files, and
+a `cache-repaired` audit event (and the ledger line) says what was found. (The seal finds any
+changed byte; re-hashing the served output as well would cost more than the rest of a hit.)
 """
 
 from __future__ import annotations
@@ -15,12 +20,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import JsonValue
 
 from quant_core.artifacts import ArtifactStore
-from quant_core.cache import CacheEntry, StageCache, cache_key, context_delta
-from quant_core.context import RunContext, coerce_context, context_from_data
-from quant_core.errors import QuantError, StageFailedError
+from quant_core.cache import CacheEntry, StageCache, cache_key, context_delta, iter_artifact_refs
+from quant_core.context import AuditEvent, RunContext, coerce_context, context_from_data
+from quant_core.errors import QuantError, StageFailedError, StoreError
 from quant_core.hashing import canonical_json, content_hash, sha256_hex
 from quant_core.home import QuantHome
 from quant_core.records import (
@@ -33,6 +37,7 @@ from quant_core.records import (
 )
 from quant_core.registry import StageRegistry
 from quant_core.stage import Stage, StageSpec
+from quant_core.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class Runtime:
     registry: StageRegistry
     force: bool = False
     versions: dict[str, str] = field(default_factory=installed_versions, compare=False)
+    #: Spans and metrics (off unless asked for); on a worker it comes back with tracing only.
+    telemetry: Telemetry = field(default_factory=Telemetry.off, compare=False)
 
     # Built once per runtime (they are asked for on every stage); not fields, so never compared.
     @functools.cached_property
@@ -68,6 +75,7 @@ class PreparedStage:
     params: dict[str, Any]
     #: The input, coerced to the stage's context type.
     context: RunContext
+    view: dict[str, Any]
     input_view: bytes
     cache_key: str
 
@@ -83,9 +91,10 @@ def prepare_stage(
     stage = build_stage(runtime.registry, stage_id, params, runtime.store)
     normalised_params = stage.params.model_dump(mode="json")
     context = coerce_context(context, spec.stage_class.context_type, stage_id)
-    input_view = canonical_json(context.cache_view())
+    view = context.cache_view()
+    input_view = canonical_json(view)
     key = cache_key(spec.id, spec.version, normalised_params, input_view, stage.cache_inputs())
-    return PreparedStage(spec, stage, normalised_params, context, input_view, key)
+    return PreparedStage(spec, stage, normalised_params, context, view, input_view, key)
 
 
 def effective_params(step_params: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,11 +113,30 @@ def execute_stage(
     executor: str = "local",
 ) -> RunContext:
     """One attempt of one stage, recorded. Raises `StageFailedError` (after recording it)."""
+    with runtime.telemetry.stage(record, stage_id=stage_id, step=step, attempt=attempt, executor=executor) as observed:
+        return _execute_stage(
+            runtime, observed, step=step, stage_id=stage_id, context=context, params=params,
+            attempt=attempt, executor=executor,
+        )
+
+
+def _execute_stage(
+    runtime: Runtime,
+    record: RunRecord,
+    *,
+    step: int,
+    stage_id: str,
+    context: RunContext,
+    params: Mapping[str, Any],
+    attempt: int,
+    executor: str,
+) -> RunContext:
     timer = StepTimer()
     store = runtime.store
     prepared = prepare_stage(runtime, stage_id, context, params)
     spec, stage, context = prepared.spec, prepared.stage, prepared.context
     normalised_params, input_view, key = prepared.params, prepared.input_view, prepared.cache_key
+    view = prepared.view
     input_hash = sha256_hex(input_view)
 
     def ledger(status: str, **fields: Any) -> None:
@@ -120,8 +148,13 @@ def execute_stage(
             )
         )
 
-    entry = None if runtime.force else runtime.cache.get(key, store)
-    if entry is not None:
+    # The input's artifacts were checked where this run made or served them (or are read, and
+    # so checked, by the stages that need them): only what the entry adds is hashed here.
+    checked = {sha for sha, _ in iter_artifact_refs(view)}
+    lookup = None if runtime.force else runtime.cache.lookup(key, store, checked=checked)
+    damage: tuple[str, ...] = lookup.damage if lookup is not None else ()
+    if lookup is not None and lookup.entry is not None:
+        entry = lookup.entry
         output = context.model_copy(
             update={**_revalidated(context, entry.delta), "audit_trail": context.with_events(*entry.audit_delta)}
         )
@@ -145,19 +178,34 @@ def execute_stage(
 
     before = context.model_dump(mode="json")
     after = output.model_dump(mode="json")
-    runtime.cache.put(
-        key,
-        CacheEntry(
-            stage_id=spec.id,
-            stage_version=spec.version,
-            delta=context_delta(before, after),
-            audit_delta=output.audit_trail[trail_length:],
-            output_hash=output_hash,
-        ),
-    )
-    record.write_context(record.context_name(step, stage_id), output)
-    ledger("succeeded", output_hash=output_hash)
+    try:
+        runtime.cache.put(
+            key,
+            CacheEntry(
+                stage_id=spec.id,
+                stage_version=spec.version,
+                delta=context_delta(before, after),
+                audit_delta=output.audit_trail[trail_length:],
+                output_hash=output_hash,
+            ),
+        )
+        if damage:
+            # On the record of this run, not in the cache entry: a later hit has nothing to repair.
+            output = output.model_copy(update={"audit_trail": output.with_events(_repair_event(stage_id, damage))})
+        record.write_context(record.context_name(step, stage_id), output)
+    except StoreError as exc:
+        ledger("failed", error=f"{type(exc).__name__}: {exc}")
+        raise StageFailedError(stage_id, record.run_id, exc) from exc
+    ledger("succeeded", output_hash=output_hash, repaired=list(damage))
     return output
+
+
+def _repair_event(stage_id: str, damage: tuple[str, ...]) -> AuditEvent:
+    return AuditEvent(
+        stage_id=stage_id, level="warning", code="cache-repaired",
+        message=f"{'; '.join(damage)}: the stage ran again and its outputs replaced the damaged files",
+        data={"damaged": list(damage)},
+    )
 
 
 def _json_hash(stage_id: str, output: RunContext) -> str:
@@ -240,28 +288,41 @@ def recorded_run(
     steps: list[dict[str, Any]],
     executor: str,
     parent_run_id: str | None = None,
-    engine: Mapping[str, JsonValue] | None = None,
+    traceparent: str | None = None,
+    engine: Mapping[str, Any] | None = None,
 ) -> Iterator[RunRecord]:
-    """Open a run's record (manifest + input context), yield it, and close it with the outcome.
-    `engine` is the engine's link to this invocation (RunManifest.engine)."""
+    """Open a run's record (manifest + input context) under the run's lock, yield it, and close
+    it with the outcome. The same run id already running elsewhere: `RunLockedError`. `engine`
+    goes into the manifest as it is: how the executor's engine names the run.
+
+    The run is traced and counted when telemetry is on: its span is a child of `traceparent`
+    (the W3C traceparent of a span in another thread or process, e.g. the parent run of a
+    sleeve), else of the current span."""
     record = runtime.record(context.run_id)
-    now = utc_now_iso()
-    manifest = record.begin(
-        RunManifest(
-            run_id=context.run_id, kind=kind, target=target, parent_run_id=parent_run_id,
-            profile=context.profile, executor=executor, params={k: dict(v) for k, v in params.items()},
-            steps=steps, versions=runtime.versions, created_at=now, started_at=now,
-            engine=dict(engine) if engine is not None else None,
-        ),
-        context,
-    )
-    try:
-        yield record
-    except BaseException as exc:
-        message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
-        record.finish(manifest, "failed", message)
-        raise
-    record.finish(manifest, "succeeded")
+    with record.lock() as owner:
+        now = utc_now_iso()
+        manifest = record.begin(
+            RunManifest(
+                run_id=context.run_id, kind=kind, target=target, parent_run_id=parent_run_id,
+                profile=context.profile, executor=executor, params={k: dict(v) for k, v in params.items()},
+                steps=steps, versions=runtime.versions, created_at=now, started_at=now, owner=owner,
+                engine=dict(engine or {}),
+            ),
+            context,
+        )
+        with runtime.telemetry.run(record, manifest, traceparent=traceparent) as observed:
+            try:
+                yield observed
+            except BaseException as exc:
+                message = str(exc) if isinstance(exc, QuantError) else f"{type(exc).__name__}: {exc}"
+                try:
+                    record.finish(manifest, "failed", message)
+                except StoreError as unrecorded:
+                    # Usually the same cause (a full disk): the run's own error says more. The
+                    # record stays "running", which reads as "interrupted" once this process is gone.
+                    exc.add_note(f"the run's record could not be closed: {unrecorded}")
+                raise
+            record.finish(manifest, "succeeded")
 
 
 def build_stage(

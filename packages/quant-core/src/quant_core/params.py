@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as SchemaError
+from typing import TYPE_CHECKING, Any
 
 from quant_core.errors import ParamValidationError, close_matches
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaError
 
 _TRUE = {"true", "1", "yes", "on", "y", "t"}
 _FALSE = {"false", "0", "no", "off", "n", "f"}
@@ -174,6 +174,10 @@ class ParamsValidator:
     def __init__(self, schema: dict[str, Any], owner: str) -> None:
         self.schema = schema
         self.owner = owner
+        # Imported here: listing stages or printing help never validates, and jsonschema (with
+        # referencing and attrs) is a fifth of a `quant stage list`'s start-up.
+        from jsonschema import Draft202012Validator
+
         self._validator = Draft202012Validator(schema)
 
     def validate(self, params: Mapping[str, Any]) -> None:

@@ -4,26 +4,47 @@
     runs/<run_id>/ledger.jsonl         one line per stage attempt
     runs/<run_id>/contexts.jsonl       the context after each step, one line each:
                                        {"name": "NNN-<step id>", "context": {...}} (000-input: the start)
+    runs/<run_id>/lock                 held (flock) by the process running it; who that is
+
+Every manifest and line is sealed (`quant_core.sealed`): it carries the checksum of its own text,
+so a changed byte is found and named, never read as a different record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from quant_core.artifacts import write_atomic
+from quant_core.artifacts import fsync_folder, write_atomic
 from quant_core.context import RUN_ID_PATTERN, RunContext, context_from_data
-from quant_core.errors import InvalidRunIdError, RunConflictError, RunNotFoundError
+from quant_core.errors import (
+    InvalidRunIdError,
+    RunConflictError,
+    RunNotFoundError,
+    StoreDamagedError,
+)
+from quant_core.journal import (
+    LOCK_FILE_NAME,
+    append_line,
+    drop_torn_tail,
+    fsync_file,
+    hold_run_lock,
+    run_lock_held,
+    this_host,
+    utc_now_iso,
+)
+from quant_core.sealed import SealBroken, load_sealed, seal, unseal
 
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
 INPUT_CONTEXT_NAME = "000-input"
@@ -36,7 +57,8 @@ VERSIONED_DISTRIBUTIONS = (
 
 
 def validate_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+    # fullmatch: `$` in the pattern would also accept a trailing newline
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
         raise InvalidRunIdError(
             f"invalid run id {run_id!r}: it must match {RUN_ID_PATTERN} (letters, digits, '_', "
             f"'.', '-'; starting with a letter or digit; at most 128 characters)",
@@ -53,10 +75,6 @@ def new_run_id(target: str) -> str:
     suffix = f"-{stamp}-{secrets.token_hex(3)}"
     # A long pipeline id must not make the generated id break the 128-character rule.
     return f"{target[: MAX_RUN_ID_LENGTH - len(suffix)]}{suffix}"
-
-
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def installed_versions() -> dict[str, str]:
@@ -85,6 +103,8 @@ class LedgerEntry(BaseModel):
     cache_hit: bool = False
     error: str | None = None
     executor: str = "local"
+    #: What a cache lookup found damaged before this attempt ran the stage again (and repaired).
+    repaired: list[str] = Field(default_factory=list)
     #: Where the attempt ran when not in the driver's process: the node and worker (Ray node id
     #: and worker id, or host and pid), for tracing a step back to a machine.
     node: str | None = None
@@ -100,6 +120,9 @@ def latest_attempts(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
     return [latest[k] for k in sorted(latest)]
 
 
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+
+
 class RunManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -109,26 +132,116 @@ class RunManifest(BaseModel):
     parent_run_id: str | None = None
     profile: str | None = None
     executor: str
+    #: Where an executor ran the work, in its own terms (e.g. Ray: the cluster address and the Ray
+    #: version); None for the local executor.
+    engine: dict[str, JsonValue] | None = None
     params: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
     steps: list[dict[str, JsonValue]] = Field(default_factory=list)
     versions: dict[str, str] = Field(default_factory=dict)
-    status: Literal["running", "succeeded", "failed"] = "running"
+    #: As written, never "interrupted": that is read, a "running" run whose owner is gone
+    #: (`RunRecord.read_manifest`).
+    status: RunStatus = "running"
     created_at: str
     started_at: str
     finished_at: str | None = None
     error: str | None = None
     invocations: int = 1
-    #: The engine's own record of this invocation, for going from a quant run to the engine's
-    #: view of it (e.g. the Prefect flow run id and API URL). None for the local executor.
-    engine: dict[str, JsonValue] | None = None
+    #: The process running it (this invocation): `host` and `pid`, checked through the run's lock.
+    owner: dict[str, JsonValue] | None = None
+    #: What the engine that ran the run calls it, for finding it there (e.g. DBOS's workflow id,
+    #: application version and system database); empty for the local executor.
+    engine: dict[str, JsonValue] = Field(default_factory=dict)
 
     def same_request(self, other: RunManifest) -> bool:
         keys = ("kind", "target", "profile", "params", "steps", "parent_run_id")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
 
+@dataclass(frozen=True)
+class RecordProblem:
+    """A damaged file or line of a run record. `torn`: the last line of a JSONL file was cut
+    short (a crash or a full disk in the middle of a write): expected after a crash, tolerated
+    by readers, and dropped when the run is next opened for writing."""
+
+    path: str
+    reason: str
+    line: int | None = None
+    torn: bool = False
+
+    def error(self) -> StoreDamagedError:
+        return StoreDamagedError(self.path, self.reason, line=self.line)
+
+    def describe(self) -> str:
+        return f"{self.path}" + (f", line {self.line}" if self.line is not None else "") + f": {self.reason}"
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"path": self.path, "line": self.line, "reason": self.reason, "torn": self.torn}
+
+
+T = TypeVar("T")
+TORN_REASON = "its last line was cut short (a write interrupted by a crash or a full disk)"
+
+
+def scan_lines(path: Path, parse: Callable[[bytes], T]) -> tuple[list[T], list[RecordProblem]]:
+    """Every line of a JSONL record file parsed, and what could not be (never raises for
+    content; an unreadable file is one problem)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return [], []
+    except OSError as exc:
+        return [], [RecordProblem(str(path), f"cannot be read: {exc.strerror or exc}")]
+    lines = raw.split(b"\n")
+    items: list[T] = []
+    problems: list[RecordProblem] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        torn = number == len(lines)  # no newline after it: its write did not finish
+        try:
+            items.append(parse(line))
+        except ValueError as exc:
+            reason = TORN_REASON if torn else _line_problem(exc)
+            problems.append(RecordProblem(str(path), reason, number, torn))
+    return items, problems
+
+
+def _line_problem(exc: ValueError, what: str = "line") -> str:
+    if isinstance(exc, SealBroken):
+        return exc.reason
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"not a valid {what} ({where + ': ' if where else ''}{first['msg']})"
+    return f"not a valid {what} ({exc})"
+
+
+def parse_ledger_line(line: bytes) -> LedgerEntry:
+    """One ledger line (sealed, or written before seals existed); ValueError if damaged."""
+    return LedgerEntry.model_validate_json(unseal(line, required=False))
+
+
+def parse_context_line(line: bytes) -> tuple[str, dict]:
+    """One `contexts.jsonl` line as (name, context data); ValueError if damaged."""
+    value = load_sealed(line, required=False)
+    if set(value) != {"name", "context"} or not isinstance(value["name"], str) or not isinstance(value["context"], dict):
+        raise ValueError("not a context line (expected the members name and context)")
+    return value["name"], value["context"]
+
+
+def raise_for_damage(problems: Iterable[RecordProblem]) -> None:
+    """Raise for the first problem that is not a torn last line (those are tolerated)."""
+    for problem in problems:
+        if not problem.torn:
+            raise problem.error()
+
+
 class RunRecord:
-    """Reads and writes one run's folder. Every write is atomic; ledger lines are appended whole."""
+    """Reads and writes one run's folder. Every write is atomic; ledger and context lines are
+    appended whole, each sealed with its checksum; the manifest is sealed too.
+
+    Writing is for the holder of the run's lock (`lock()`), so one process at a time writes a
+    run's files; readers need no lock."""
 
     def __init__(self, runs_dir: Path, run_id: str) -> None:
         self.run_id = validate_run_id(run_id)
@@ -146,20 +259,48 @@ class RunRecord:
     def contexts_path(self) -> Path:
         return self.path / "contexts.jsonl"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_FILE_NAME
+
     def exists(self) -> bool:
         return self.manifest_path.is_file()
 
+    # -- manifest ---------------------------------------------------------------------------------
+
     def read_manifest(self) -> RunManifest:
+        """The manifest as written, except that a "running" run whose owner is gone (its lock is
+        free: the process died) reads as "interrupted"."""
         try:
-            return RunManifest.model_validate_json(self.manifest_path.read_bytes())
+            raw = self.manifest_path.read_bytes()
         except FileNotFoundError:
             raise RunNotFoundError(self.run_id, _run_ids(self.path.parent)) from None
+        except OSError as exc:
+            raise StoreDamagedError(str(self.manifest_path), f"cannot be read: {exc.strerror or exc}") from None
+        manifest = parse_manifest(raw, self.manifest_path)
+        if manifest.status == "running" and self._owner_gone(manifest):
+            manifest = manifest.model_copy(update={"status": "interrupted"})
+        return manifest
 
-    def write_manifest(self, manifest: RunManifest) -> None:
-        write_atomic(self.manifest_path, manifest.model_dump_json(indent=2).encode())
+    def _owner_gone(self, manifest: RunManifest) -> bool:
+        # A lock taken on another machine may not be visible here (a store shared over the
+        # network): such a run is taken at its word.
+        host = (manifest.owner or {}).get("host")
+        return host in (None, this_host()) and not run_lock_held(self.lock_path)
+
+    def write_manifest(self, manifest: RunManifest, *, durable: bool = False) -> None:
+        write_atomic(self.manifest_path, seal(manifest.model_dump_json(indent=2).encode(), pretty=True), durable=durable)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[dict[str, JsonValue]]:
+        """Hold the run's lock while writing it: a second process starting the same run id gets
+        a `RunLockedError` (it is released when this process ends, however it ends)."""
+        with hold_run_lock(self.lock_path, self.run_id) as owner:
+            yield owner
 
     def begin(self, manifest: RunManifest, input_context: RunContext) -> RunManifest:
-        """Open the record; a run id already used for a different request is an error."""
+        """Open the record (under the run's lock); a run id already used for a different request
+        is an error. A torn last line left by a crash is dropped first."""
         if self.exists():
             previous = self.read_manifest()
             if not previous.same_request(manifest):
@@ -174,8 +315,12 @@ class RunRecord:
             manifest = manifest.model_copy(
                 update={"created_at": previous.created_at, "invocations": previous.invocations + 1}
             )
+            for path in (self.ledger_path, self.contexts_path):
+                drop_torn_tail(path)
         else:
-            self.write_context(INPUT_CONTEXT_NAME, input_context)
+            drop_torn_tail(self.contexts_path)  # a start that died before its manifest
+            if not self.contexts_path.is_file() or INPUT_CONTEXT_NAME not in self.context_names():
+                self.write_context(INPUT_CONTEXT_NAME, input_context)
         self.write_manifest(manifest)
         return manifest
 
@@ -183,31 +328,32 @@ class RunRecord:
         done = manifest.model_copy(
             update={"status": status, "error": error, "finished_at": utc_now_iso()}
         )
-        self.write_manifest(done)
+        # The lines first, then the manifest that says they are complete: after a power cut a
+        # finished manifest never points at a ledger that lost its last lines. (The manifest
+        # written at the start is not flushed: a run cut by a power failure is interrupted
+        # either way, and a flush per start would double the cost of a cached run.)
+        for path in (self.ledger_path, self.contexts_path):
+            fsync_file(path)
+        self.write_manifest(done, durable=True)
+        if done.invocations == 1:
+            fsync_folder(self.path.parent)  # the run's own folder is new in runs/
         return done
 
-    def append_ledger(self, entry: LedgerEntry) -> None:
-        self._append(self.ledger_path, (entry.model_dump_json() + "\n").encode())
+    # -- ledger and contexts ----------------------------------------------------------------------
 
-    def _append(self, path: Path, line: bytes) -> None:
-        # One write on an O_APPEND descriptor: lines from parallel workers never interleave, and
-        # a reader never sees a half-replaced file (no temp file and rename per step).
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        try:
-            fd = os.open(path, flags, 0o644)
-        except FileNotFoundError:  # the run's folder does not exist yet
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, flags, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+    def append_ledger(self, entry: LedgerEntry) -> None:
+        append_line(self.ledger_path, seal(entry.model_dump_json().encode()))
+
+    def scan_ledger(self) -> tuple[list[LedgerEntry], list[RecordProblem]]:
+        """Every readable ledger line, and the damaged ones."""
+        return scan_lines(self.ledger_path, parse_ledger_line)
 
     def read_ledger(self) -> list[LedgerEntry]:
-        if not self.ledger_path.exists():
-            return []
-        with self.ledger_path.open("rb") as handle:
-            return [LedgerEntry.model_validate_json(line) for line in handle if line.strip()]
+        """Every ledger line; a damaged line is a `StoreDamagedError` naming the file and line
+        (a torn last line is left out)."""
+        entries, problems = self.scan_ledger()
+        raise_for_damage(problems)
+        return entries
 
     @staticmethod
     def context_name(step: int, stage_id: str) -> str:
@@ -215,29 +361,27 @@ class RunRecord:
 
     def write_context(self, name: str, context: RunContext) -> None:
         """Append the context after a step (or the input, `000-input`) to `contexts.jsonl`."""
-        self._append(self.contexts_path, f'{{"name":{json.dumps(name)},"context":{context.model_dump_json()}}}\n'.encode())
+        body = f'{{"name":{json.dumps(name)},"context":{context.model_dump_json()}}}'.encode()
+        append_line(self.contexts_path, seal(body))
 
     def context_names(self) -> list[str]:
         return [name for name, _ in self.context_entries()]
 
+    def scan_contexts(self) -> tuple[list[tuple[str, dict]], list[RecordProblem]]:
+        return scan_lines(self.contexts_path, parse_context_line)
+
     def context_entries(self) -> list[tuple[str, dict]]:
-        """Every recorded context as (name, JSON data), in the order they were written."""
-        try:
-            raw = self.contexts_path.read_bytes()
-        except FileNotFoundError:
-            return []
-        entries = []
-        for line in raw.splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                entries.append((entry["name"], entry["context"]))
+        """Every recorded context as (name, JSON data), in the order they were written; a damaged
+        line is a `StoreDamagedError` (a torn last line is left out)."""
+        entries, problems = self.scan_contexts()
+        raise_for_damage(problems)
         return entries
 
     def read_context(self, name: str) -> RunContext:
         """The latest context recorded under `name` (a resumed run records a step again)."""
         for recorded, data in reversed(self.context_entries()):
             if recorded == name:
-                return context_from_data(data)
+                return self._context(data)
         raise RunNotFoundError(f"{self.run_id}/{name}", [f"{self.run_id}/{n}" for n in self.context_names()])
 
     def input_context(self) -> RunContext:
@@ -248,7 +392,20 @@ class RunRecord:
         entries = self.context_entries()
         if not entries:
             raise RunNotFoundError(self.run_id, _run_ids(self.path.parent))
-        return context_from_data(entries[-1][1])
+        return self._context(entries[-1][1])
+
+    def _context(self, data: dict) -> RunContext:
+        try:
+            return context_from_data(data)
+        except (ValueError, ValidationError) as exc:
+            raise StoreDamagedError(str(self.contexts_path), f"a recorded context is not valid ({exc})") from None
+
+
+def parse_manifest(raw: bytes, path: Path) -> RunManifest:
+    try:
+        return RunManifest.model_validate_json(unseal(raw, required=False))
+    except ValueError as exc:
+        raise StoreDamagedError(str(path), _line_problem(exc, "manifest")) from None
 
 
 def _run_ids(runs_dir: Path) -> list[str]:
@@ -267,12 +424,33 @@ def child_records(runs_dir: Path, parent_run_id: str) -> list[RunRecord]:
     return [RunRecord(runs_dir, p.name) for p in sorted(runs_dir.iterdir()) if p.name.startswith(prefix)]
 
 
-def list_runs(runs_dir: Path) -> list[RunManifest]:
-    """Every run's manifest, newest first."""
-    manifests = []
+@dataclass(frozen=True)
+class RunScan:
+    """Every run whose manifest reads, newest first, and the runs whose manifest does not."""
+
+    manifests: list[RunManifest]
+    damaged: list[RecordProblem]
+
+
+def scan_runs(runs_dir: Path) -> RunScan:
+    manifests, damaged = [], []
     for run_id in _run_ids(runs_dir):
-        manifests.append(RunRecord(runs_dir, run_id).read_manifest())
-    return sorted(manifests, key=lambda m: (m.started_at, m.run_id), reverse=True)
+        try:
+            manifests.append(RunRecord(runs_dir, run_id).read_manifest())
+        except StoreDamagedError as exc:
+            damaged.append(RecordProblem(exc.path or str(runs_dir / run_id), exc.reason))
+        except InvalidRunIdError:  # a folder quant did not make
+            continue
+    manifests.sort(key=lambda m: (m.started_at, m.run_id), reverse=True)
+    return RunScan(manifests, damaged)
+
+
+def list_runs(runs_dir: Path) -> list[RunManifest]:
+    """Every run's manifest, newest first (a damaged one is a `StoreDamagedError`; `scan_runs`
+    lists the others and names it)."""
+    scan = scan_runs(runs_dir)
+    raise_for_damage(scan.damaged)
+    return scan.manifests
 
 
 class StepTimer:

@@ -62,6 +62,10 @@ class StageRegistry:
         self._executors: dict[str, Callable[..., Any] | EntryPoint] = {}
         self._validators: dict[str, ParamsValidator] = {}
         self._executors["local"] = _local_executor
+        #: Whether the `quant.executors` entry points are still to be read (on first use: listing
+        #: or running stages in-process never needs them, and each read scans every installed
+        #: distribution's metadata).
+        self._executor_entry_points_pending = False
 
     # -- construction -------------------------------------------------------------------------
 
@@ -76,8 +80,7 @@ class StageRegistry:
             PIPELINES_GROUP, lambda x: isinstance(x, PipelineSpec), "a PipelineSpec"
         ):
             registry.register_pipeline(item)
-        for entry_point in group_entry_points(EXECUTORS_GROUP):
-            registry._executors.setdefault(entry_point.name, entry_point)
+        registry._executor_entry_points_pending = True
         return registry
 
     @classmethod
@@ -156,7 +159,10 @@ class StageRegistry:
                         f"pipeline {spec.id!r}: stage {step.stage!r} takes a {stage.context_kind} "
                         f"context but the pipeline carries a {spec.context_kind} context"
                     )
-                self.params_validator(step.stage).validate(step.params)
+                # No params and none required cannot fail: skip building a validator (listing
+                # stages then neither imports jsonschema nor generates the stage's schema).
+                if step.params or stage.requires_params:
+                    self.params_validator(step.stage).validate(step.params)
             else:
                 if step.pipeline not in self._pipelines:
                     raise PipelineValidationError(
@@ -220,14 +226,23 @@ class StageRegistry:
     def register_executor(self, name: str, factory: Callable[..., Any]) -> None:
         self._executors[name] = factory
 
+    def _known_executors(self) -> dict[str, Callable[..., Any] | EntryPoint]:
+        """The executors, with the installed ones known by name (their modules not imported)."""
+        if self._executor_entry_points_pending:
+            for entry_point in group_entry_points(EXECUTORS_GROUP):
+                self._executors.setdefault(entry_point.name, entry_point)
+            self._executor_entry_points_pending = False
+        return self._executors
+
     def executor_names(self) -> list[str]:
-        return sorted(self._executors)
+        return sorted(self._known_executors())
 
     def executor_factory(self, name: str) -> Callable[..., Any]:
+        executors = self._known_executors()
         try:
-            found = self._executors[name]
+            found = executors[name]
         except KeyError:
-            raise ExecutorNotFoundError(name, self._executors) from None
+            raise ExecutorNotFoundError(name, executors) from None
         if isinstance(found, EntryPoint):
             factory = load_entry_point(found)
             if not callable(factory):
@@ -245,9 +260,8 @@ def _rebuild_registry(
         registry.register(spec)
     for pipeline in pipelines:
         registry._pipelines[pipeline.id] = pipeline
-    for entry_point in group_entry_points(EXECUTORS_GROUP):
-        registry._executors.setdefault(entry_point.name, entry_point)
     registry._executors.update(executors)
+    registry._executor_entry_points_pending = True  # re-read in the receiving process, on first use
     return registry
 
 

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 from quant_core.context import RunContext, context_from_data
 from quant_core.errors import QuantError, StageFailedError, is_retryable
 from quant_core.execution import Runtime, execute_stage
-from quant_core.records import LedgerEntry, RunRecord, validate_run_id
+from quant_core.hashing import content_hash
+from quant_core.records import LedgerEntry, RunRecord, StepTimer, validate_run_id
 
 
 class BufferedRecord:
@@ -84,9 +85,34 @@ def run_attempt(
     executor: str,
     node: str | None = None,
     worker: str | None = None,
+    traceparent: str | None = None,
 ) -> AttemptOutcome:
     """Run one attempt of one stage where this function is called (a worker) and give back its
-    outcome, failure included: it raises only for a bug in quant itself."""
+    outcome, failure included: it raises only for a bug in quant itself.
+
+    `traceparent` is the driver's run span, taken with `runtime.telemetry.traceparent()` inside
+    the run's `recorded_run` block on the driver's thread (None when tracing is off): the
+    attempt's span joins the run's trace, whatever process or thread runs it."""
+    with runtime.telemetry.attach(traceparent):
+        return _run_attempt(
+            runtime, run_id=run_id, step=step, stage_id=stage_id, context=context, params=params,
+            attempt=attempt, executor=executor, node=node, worker=worker,
+        )
+
+
+def _run_attempt(
+    runtime: Runtime,
+    *,
+    run_id: str,
+    step: int,
+    stage_id: str,
+    context: Mapping[str, Any] | RunContext,
+    params: Mapping[str, Any],
+    attempt: int,
+    executor: str,
+    node: str | None,
+    worker: str | None,
+) -> AttemptOutcome:
     record = BufferedRecord(run_id, node=node, worker=worker)
     given = context if isinstance(context, RunContext) else context_from_data(dict(context))
     common = {"run_id": run_id, "stage_id": stage_id, "step": step, "attempt": attempt}
@@ -108,6 +134,34 @@ def run_attempt(
         )
     return AttemptOutcome(
         **common, context=output.model_dump(mode="json"), ledger=record.ledger, snapshots=record.snapshots
+    )
+
+
+def lost_attempt(
+    *,
+    run_id: str,
+    step: int,
+    stage_id: str,
+    context: RunContext,
+    attempt: int,
+    error: str,
+    executor: str,
+    timer: StepTimer,
+    node: str | None = None,
+    worker: str | None = None,
+) -> AttemptOutcome:
+    """The outcome of an attempt whose worker died before it could answer (its process killed or
+    out of memory, its actor gone): a failed ledger line the driver writes in the worker's place,
+    with the engine's own error text. Not retryable: the same input would most likely kill the
+    process again; the run stays resumable."""
+    entry = LedgerEntry(
+        run_id=run_id, step=step, stage_id=stage_id, attempt=attempt, status="failed",
+        started_at=timer.started_at, duration_s=timer.elapsed(), input_hash=content_hash(context.cache_view()),
+        error=error, executor=executor, node=node, worker=worker,
+    )
+    return AttemptOutcome(
+        run_id=run_id, stage_id=stage_id, step=step, attempt=attempt, error=error,
+        error_type="StageFailedError", retryable=False, ledger=[entry],
     )
 
 
@@ -142,4 +196,7 @@ def apply_outcome(record: RunRecord, outcome: AttemptOutcome) -> RunContext:
     return context_from_data(outcome.context)
 
 
-__all__ = ["AttemptOutcome", "BufferedRecord", "RemoteQuantError", "apply_outcome", "record_outcome", "run_attempt"]
+__all__ = [
+    "AttemptOutcome", "BufferedRecord", "RemoteQuantError", "apply_outcome", "lost_attempt", "record_outcome",
+    "run_attempt",
+]

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from quant_core.config import QuantConfig
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
-from quant_core.errors import ParamValidationError
+from quant_core.errors import InvalidRunIdError, ParamValidationError, ProfileNotFoundError
+from quant_core.executors.fanout import sleeve_run_id
 from quant_core.execution import Runtime, check_params
-from quant_core.executors.options import check_executor_options
+from quant_core.executors.options import accepted_options, check_executor_options
 from quant_core.home import QuantHome
 from quant_core.params import coerce_params
 from quant_core.pipeline import PipelineSpec
@@ -25,16 +27,21 @@ from quant_core.planning import (
 )
 from quant_core.profiles import ProfileCatalog, ResolvedProfile
 from quant_core.records import (
+    MAX_RUN_ID_LENGTH,
     LedgerEntry,
+    RecordProblem,
     RunManifest,
     RunRecord,
+    RunScan,
     installed_versions,
     latest_attempts,
     list_runs,
     new_run_id,
+    scan_runs,
     validate_run_id,
 )
 from quant_core.registry import StageRegistry
+from quant_core.telemetry import Telemetry
 from quant_core.uri import QuantURI, parse_uri
 
 
@@ -58,6 +65,9 @@ class RunResult:
     record: Path
     ledger: list[LedgerEntry]
     manifest: RunManifest
+    #: Damaged lines found in the run's ledger while reading this invocation's (left out of
+    #: `ledger`; they come from earlier invocations or from outside).
+    record_problems: tuple[RecordProblem, ...] = ()
 
     @property
     def cache_hits(self) -> int:
@@ -75,13 +85,27 @@ class QuantSDK:
         registry: StageRegistry | None = None,
         profiles: ProfileCatalog | None = None,
         versions: Mapping[str, str] | None = None,
+        *,
+        config: QuantConfig | str | os.PathLike[str] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """`versions` (distribution -> version, written to every run manifest) is read from the
-        installed packages once, on first use, unless given."""
-        self.home = home if isinstance(home, QuantHome) else QuantHome.resolve(home)
+        installed packages once, on first use, unless given.
+
+        `config` is the deployment's configuration (a `QuantConfig`, or the path of its file);
+        by default it is read as the `quant` command reads it (`QUANT_CONFIG`, `./quant.toml`,
+        `[tool.quant]` of `./pyproject.toml`, the environment). It gives the home when `home` is
+        not given, the default executor and its options, and the telemetry unless `telemetry`
+        is given."""
+        self.config = config if isinstance(config, QuantConfig) else QuantConfig.load(file=config)
+        if isinstance(home, QuantHome):
+            self.home = home
+        else:
+            self.home = QuantHome.resolve(home) if home is not None else self.config.home
         self._registry = registry
         self._profiles = profiles
         self._versions = dict(versions) if versions is not None else None
+        self._telemetry = telemetry
 
     @property
     def registry(self) -> StageRegistry:
@@ -102,13 +126,26 @@ class QuantSDK:
             self._versions = installed_versions()
         return self._versions
 
-    def runtime(self, force: bool = False) -> Runtime:
-        return Runtime(home=self.home, registry=self.registry, force=force, versions=self.versions)
+    @property
+    def telemetry(self) -> Telemetry:
+        """Spans and metrics as the configuration asks (off by default), built once per SDK so
+        its metrics add up over the runs it makes."""
+        if self._telemetry is None:
+            self._telemetry = Telemetry.from_settings(self.config.settings.telemetry)
+        return self._telemetry
 
-    def executor(self, name: str, force: bool = False, **options: Any) -> Any:
-        """The executor `name` built for this SDK's state; an option it does not take is a
-        parameter error naming the option and the ones it does take."""
+    def runtime(self, force: bool = False) -> Runtime:
+        return Runtime(
+            home=self.home, registry=self.registry, force=force, versions=self.versions, telemetry=self.telemetry
+        )
+
+    def executor(self, name: str | None = None, force: bool = False, **options: Any) -> Any:
+        """The executor `name` (default: the configured one) built for this SDK's state, with
+        the configuration's settings for it under the given `options`; an option it does not
+        take is a parameter error naming the option and the ones it does take."""
+        name = name or self.config.executor
         factory = self.registry.executor_factory(name)
+        options = {**self.config.executor_options(name, accepted_options(factory)), **options}
         check_executor_options(name, factory, options)
         return factory(self.runtime(force), **options)
 
@@ -120,14 +157,20 @@ class QuantSDK:
         an unknown sleeve profile or a sleeve naming a meta profile is an error now."""
         resolved = self.resolve_profile(name)
         for sleeve in resolved.sleeves:
-            self._sleeve_profile(name, sleeve)
+            self._sleeve_profile(resolved, sleeve)
         return resolved
 
-    def _sleeve_profile(self, meta_profile: str | None, sleeve: SleeveSpec) -> ResolvedProfile:
-        found = self.resolve_profile(sleeve.profile)
+    def _sleeve_profile(self, meta: ResolvedProfile, sleeve: SleeveSpec) -> ResolvedProfile:
+        where = f"profile {meta.name!r}" + (f" ({meta.source})" if meta.source else "")
+        try:
+            found = self.resolve_profile(sleeve.profile)
+        except ProfileNotFoundError as exc:
+            exc.message = f"{where}: sleeve {sleeve.name!r} names an {exc.message}"
+            exc.args = (exc.message,)
+            raise
         if found.kind == "meta":
             raise ParamValidationError(
-                f"profile {meta_profile!r}: sleeve {sleeve.name!r} names the meta profile "
+                f"{where}: sleeve {sleeve.name!r} names the meta profile "
                 f"{sleeve.profile!r}; a sleeve runs a portfolio profile",
                 param="profile", value=sleeve.profile, rule="sleeve-kind",
             )
@@ -143,7 +186,7 @@ class QuantSDK:
         run_id: str | None = None,
         *,
         profile: str | None = None,
-        executor: str = "local",
+        executor: str | None = None,
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
@@ -188,7 +231,7 @@ class QuantSDK:
         stages: Sequence[str] | None = None,
         params: Mapping[str, Any] | None = None,
         run_id: str | None = None,
-        executor: str = "local",
+        executor: str | None = None,
         *,
         profile: str | None = None,
         force: bool = False,
@@ -203,15 +246,19 @@ class QuantSDK:
     def run_planned(
         self,
         plan: PipelinePlan,
-        executor: str = "local",
+        executor: str | None = None,
         *,
         force: bool = False,
         executor_options: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
     ) -> RunResult:
         """Run a plan from `plan_pipeline` or `resume_plan` (so a caller that looked at the plan,
-        e.g. to size a progress bar, does not plan twice)."""
+        e.g. to size a progress bar, does not plan twice). `parent_run_id`: the meta run a sleeve
+        run belongs to, when it is resumed on its own."""
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
-        output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params)
+        # Only a sleeve run resumed alone has a parent; other executors need not take the option.
+        lineage = {"parent_run_id": parent_run_id} if parent_run_id else {}
+        output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params, **lineage)
         return self._result(plan.context.run_id, output)
 
     def plan_pipeline(
@@ -246,13 +293,23 @@ class QuantSDK:
                     f"(e.g. --profile demo)", param="profile", value=profile, rule="required",
                 )
             for sleeve in resolved.sleeves:
-                sleeve_profile = self._sleeve_profile(profile, sleeve)
+                sleeve_profile = self._sleeve_profile(resolved, sleeve)
                 merged = merge_params(sleeve_profile.stage_params, sleeve.stage_params, overrides, only=branch_targets)
                 sleeves.append(
                     sleeve.model_copy(
                         update={"stage_params": {sid: check_params(registry, sid, p) for sid, p in merged.items()}}
                     )
                 )
+        for sleeve in sleeves:  # before anything is written: a sleeve's run id must be valid too
+            try:
+                sleeve_run_id(run_id, sleeve.name)
+            except InvalidRunIdError:
+                raise InvalidRunIdError(
+                    f"run id {run_id!r} is too long for its sleeves: sleeve {sleeve.name!r} would run as "
+                    f"{run_id}.{sleeve.name} ({len(run_id) + 1 + len(sleeve.name)} characters; at most "
+                    f"{MAX_RUN_ID_LENGTH})",
+                    param="run_id", value=run_id, rule="maxLength",
+                ) from None
         if context is None:
             start = start_context(spec.context_kind, run_id, profile, sleeves)
         else:
@@ -282,7 +339,10 @@ class QuantSDK:
         manifest, plan = self.resume_plan(run_id)
         options = dict(executor_options or {})
         if manifest.kind == "pipeline":
-            return self.run_planned(plan, executor or manifest.executor, force=force, executor_options=options)
+            return self.run_planned(
+                plan, executor or manifest.executor, force=force, executor_options=options,
+                parent_run_id=manifest.parent_run_id,
+            )
         runner = self.executor(executor or manifest.executor, force=force, **options)
         (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
         return self._result(run_id, output)
@@ -305,6 +365,10 @@ class QuantSDK:
     def list_runs(self) -> list[RunManifest]:
         return list_runs(self.home.runs_dir)
 
+    def scan_runs(self) -> RunScan:
+        """Every run whose manifest reads, and the damaged ones (named, not raised)."""
+        return scan_runs(self.home.runs_dir)
+
     def last_context(self, run_id: str) -> RunContext:
         record = self.record(run_id)
         record.read_manifest()  # a clear RunNotFoundError for an unknown id
@@ -313,8 +377,10 @@ class QuantSDK:
     def _result(self, run_id: str, output: RunContext) -> RunResult:
         record = self.record(run_id)
         manifest = record.read_manifest()
-        ledger = [e for e in record.read_ledger() if e.started_at >= manifest.started_at]
+        entries, problems = record.scan_ledger()
+        ledger = [e for e in entries if e.started_at >= manifest.started_at]
         return RunResult(
             run_id=run_id, kind=manifest.kind, target=manifest.target, status=manifest.status,
             context=output, record=record.path, ledger=ledger, manifest=manifest,
+            record_problems=tuple(problems),
         )

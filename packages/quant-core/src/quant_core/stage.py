@@ -7,9 +7,10 @@ from __future__ import annotations
 import inspect
 import re
 from abc import ABC, abstractmethod
+from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
 from quant_core.artifacts import ArtifactStore
 from quant_core.context import RunContext
@@ -38,7 +39,11 @@ class StageOutputs(BaseModel):
 
 
 class StageSpec(BaseModel):
-    """What the registry knows about a stage; JSON-describable except for `stage_class`."""
+    """What the registry knows about a stage; JSON-describable except for `stage_class`.
+
+    `input_schema` and `output_schema` are the JSON Schemas of the class's `Params` and `Outputs`,
+    generated on first use: loading the catalogue (`quant stage list`) does not pay for thirteen
+    schema generations it never shows."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -47,12 +52,30 @@ class StageSpec(BaseModel):
     description: str = ""
     tags: tuple[str, ...] = ()
     version: str = "1"
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any]
     stage_class: type = Field(exclude=True)
     context_kind: str = "run"
     retries: int = Field(default=0, ge=0)
     retry_delay_s: float = Field(default=1.0, ge=0.0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def input_schema(self) -> dict[str, Any]:
+        return self.stage_class.Params.model_json_schema()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def output_schema(self) -> dict[str, Any]:
+        return self.stage_class.Outputs.model_json_schema()
+
+    @property
+    def param_names(self) -> list[str]:
+        """The parameters' names, sorted (without generating the schema)."""
+        return sorted(self.stage_class.Params.model_fields)
+
+    @property
+    def requires_params(self) -> bool:
+        """Whether a parameter has no default (the schema's `required`)."""
+        return any(field.is_required() for field in self.stage_class.Params.model_fields.values())
 
     @property
     def stage_path(self) -> str:
@@ -86,8 +109,6 @@ def build_spec(stage_class: type[Stage]) -> StageSpec:
         description=inspect.cleandoc(stage_class.__doc__ or ""),
         tags=tuple(stage_class.tags),
         version=str(stage_class.version),
-        input_schema=stage_class.Params.model_json_schema(),
-        output_schema=stage_class.Outputs.model_json_schema(),
         stage_class=stage_class,
         context_kind=stage_class.context_type.model_fields["kind"].default,
         retries=stage_class.retries,

@@ -7,7 +7,9 @@ local executor. Nothing here is registered in the default registry: build one wi
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -139,6 +141,26 @@ class Noop(Stage[RunContext]):
         return context.model_copy(update={"params": {**context.params, "last": self.params.index}})
 
 
+class WaitForFile(Stage[RunContext]):
+    """Signals that it started (creates `<release>.started`), then waits until the file `release`
+    exists: holds a run open for lock and crash tests, in this process or another. Not in
+    `toy_registry()`: register it where it is wanted."""
+
+    id = "toy.wait"
+    tags = ("toy",)
+
+    class Params(StageParams):
+        release: str
+        poll_s: float = Field(default=0.01, gt=0)
+
+    def execute(self, context: RunContext) -> RunContext:
+        release = Path(self.params.release)
+        release.with_name(f"{release.name}.started").touch()
+        while not release.exists():
+            time.sleep(self.params.poll_s)
+        return context.model_copy()
+
+
 TOY_STAGES = (SeedNumbers, ScaleNumbers, SumNumbers, MetaTotal, Flaky, Mutator, Noop)
 
 TOY_PORTFOLIO = PipelineSpec.of("toy.portfolio", "toy.seed", "toy.scale", "toy.sum")
@@ -183,3 +205,41 @@ def toy_profiles(failing_sleeves: tuple[str, ...] = ()) -> ToyProfiles:
     ]
     trio = ResolvedProfile(name="trio", kind="meta", sleeves=sleeves)
     return ToyProfiles({"small": small, "large": large, "trio": trio})
+
+
+#: Span attributes that differ between two runs of the same work (where and when it ran).
+VOLATILE_SPAN_ATTRIBUTES = frozenset({"quant.run_id", "quant.parent_run_id", "quant.node", "quant.worker"})
+
+
+def span_tree(spans: Any, *, drop: frozenset[str] = VOLATILE_SPAN_ATTRIBUTES) -> list[dict[str, Any]]:
+    """Finished OpenTelemetry spans (e.g. from an in-memory exporter) as a tree in a canonical
+    order, so that runs of one pipeline on different executors compare equal:
+
+        [{"name": "quant.run meta.full", "attributes": {...}, "status": "OK", "children": [...]}]
+
+    Children are ordered by step, then name (sleeves run in any order); attributes outside the
+    `quant.` namespace and those in `drop` are left out. Duck-typed: imports no OpenTelemetry."""
+    nodes = {
+        span.context.span_id: {
+            "name": span.name,
+            "attributes": {k: v for k, v in span.attributes.items() if k.startswith("quant.") and k not in drop},
+            "status": span.status.status_code.name,
+            "children": [],
+            "trace_id": span.context.trace_id,
+        }
+        for span in spans
+    }
+    roots = []
+    for span in spans:
+        parent = span.parent.span_id if span.parent is not None else None
+        (nodes[parent]["children"] if parent in nodes else roots).append(nodes[span.context.span_id])
+
+    def order(node: dict[str, Any]) -> tuple[Any, ...]:
+        attributes = node["attributes"]
+        return (attributes.get("quant.step", 0), attributes.get("quant.attempt", 0), node["name"])
+
+    def canonical(node: dict[str, Any]) -> dict[str, Any]:
+        children = sorted((canonical(child) for child in node["children"]), key=order)
+        return {k: v for k, v in node.items() if k != "trace_id"} | {"children": children}
+
+    return sorted((canonical(root) for root in roots), key=order)

@@ -15,7 +15,7 @@ from typing import Any
 from prefect import Flow, tags
 from quant_core.context import RunContext, context_from_data
 from quant_core.execution import Runtime
-from quant_core.executors.mapping import map_each
+from quant_core.executors.base import map_each
 from quant_core.pipeline import PipelineSpec
 
 from quant_flows_prefect.api import prefect_api

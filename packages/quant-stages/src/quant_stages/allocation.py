@@ -36,7 +36,7 @@ def run_engine(
     ppy = periods_per_year(returns) if ppy is None else ppy
     cov, mu = estimate(returns, params, ppy)
     return optimize(
-        params.engine, cov=cov, mu=mu, clusters=clusters, bounds=bounds, linkage=params.linkage,
+        params.engine, cov=cov, mu=mu, clusters=clusters, bounds=bounds, linkage=params.linkage, hrp_bounds=params.hrp_bounds,
         fallback=tuple(params.fallback), risk_free_rate=params.risk_free_rate,
         within_engine=params.within_engine, across_engine=params.across_engine,
     )
@@ -73,6 +73,20 @@ def allocate_atoms(
         })
     table = pd.DataFrame(rows, columns=WEIGHT_COLUMNS).sort_values("atom", kind="stable").reset_index(drop=True)
     return table, result
+
+
+#: Positions listed inline in `allocation.top_weights` (the whole table is the weights artifact).
+TOP_WEIGHTS = 10
+
+
+def top_weights(table: pd.DataFrame, count: int = TOP_WEIGHTS) -> list[dict[str, Any]]:
+    """The `count` largest positions by weight (ties by atom), as small JSON rows: what a reader
+    of the context (the CLI, an agent) sees of the allocation without decoding the artifact."""
+    ranked = table.sort_values(["weight", "atom"], ascending=[False, True], kind="stable").head(count)
+    return [
+        {"symbol": r.symbol, "weight": float(r.weight), "direction": r.direction, "cluster": r.cluster}
+        for r in ranked.itertuples()
+    ]
 
 
 def allocation_record(result: AllocationResult) -> dict[str, Any]:

@@ -19,6 +19,7 @@ class EngineParams(StageParams):
     lookback: int | None = Field(default=None, ge=20, description="estimate on the last N dates only")
     min_periods: int = Field(default=20, ge=2, description="fewest common observations per pair")
     linkage: Literal["ward", "average", "complete", "single"] = Field(default="ward", description="HRP linkage")
+    hrp_bounds: Literal["bisection", "projection"] = Field(default="bisection", description="HRP: weight bounds applied inside the recursive bisection (as skfolio) or by projecting its weights")
     fallback: list[BaseEngine] = Field(default_factory=lambda: ["min_variance", "inverse_volatility", "equal_weight"], description="engines tried in turn when the engine fails")
     risk_free_rate: float = Field(default=0.0, description="annual risk-free rate (max_sharpe)")
     within_engine: BaseEngine = Field(default="inverse_volatility", description="cluster engine: within each cluster")

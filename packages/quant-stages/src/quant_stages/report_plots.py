@@ -50,6 +50,17 @@ def bars(values: pd.Series, title: str) -> bytes:
     return _png(figure)
 
 
+def weight_history(weights: pd.DataFrame) -> bytes:
+    """Target weights of each meta rebalance, stacked, held until the next one."""
+    figure, axis = plt.subplots(figsize=(8, 3))
+    axis.stackplot(weights.index, weights.to_numpy().T, labels=[str(c) for c in weights.columns], step="post", alpha=0.8)
+    axis.set_ylim(0, max(1.0, float(weights.sum(axis=1).max())))
+    axis.set_title("Sleeve weights at each meta rebalance (decided from earlier returns only)")
+    axis.legend(loc="upper left", fontsize=8)
+    axis.grid(alpha=0.3)
+    return _png(figure)
+
+
 def correlation_heatmap(returns: pd.DataFrame) -> bytes:
     correlation = returns.corr().to_numpy()
     names = list(returns.columns)

@@ -28,6 +28,6 @@ def list_datasets(ctx: typer.Context) -> None:
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Inspect the installed datasets.", no_args_is_help=True)
+    app = typer.Typer(help="Inspect the installed datasets.", no_args_is_help=True, add_completion=False)
     app.command("list")(list_datasets)
     return app

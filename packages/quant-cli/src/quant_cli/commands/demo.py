@@ -20,7 +20,8 @@ from quant_cli.options import (
     executor_options,
 )
 from quant_cli.output import emit
-from quant_cli.report import finished_run_document, render_report, render_sleeve_outcomes
+from quant_cli.report import finished_run_document
+from quant_cli.results_view import draw_results
 from quant_cli.state import get_state
 
 DEMO_PIPELINE = "meta.full"
@@ -32,7 +33,7 @@ def demo(
     pipeline: Annotated[str, typer.Option("--pipeline", metavar="ID", help="Pipeline to run.")] = DEMO_PIPELINE,
     profile: Annotated[str, typer.Option("--profile", metavar="NAME", help="Meta profile to run it with.")] = DEMO_PROFILE,
     run_id: RunIdOption = None,
-    executor: ExecutorOption = "local",
+    executor: ExecutorOption = None,
     workers: WorkersOption = None,
     force: ForceOption = False,
     ray_address: RayAddressOption = None,
@@ -53,16 +54,13 @@ def demo(
 
 def draw_demo(console: Console, document: dict[str, Any]) -> None:
     render.run_summary(console, document)
-    outputs = document["outputs"]
-    report = outputs.get("report") or {}
-    if report:
-        render_report(console, report)
-    else:
-        render_sleeve_outcomes(console, outputs)
     render.run_footer(console, document)  # names the report when there is one
     if not document["report_path"]:
         render.line(console, "report: none (the pipeline made no HTML report)")
+    draw_results(console, document["results"])
 
 
-def register(app: typer.Typer) -> None:
+def build() -> typer.Typer:
+    app = typer.Typer(add_completion=False)
     app.command("demo")(demo)
+    return app

@@ -53,7 +53,7 @@ def start_pipeline(
     profile: str | None,
     params: dict[str, str],
     run_id: str | None,
-    executor: str,
+    executor: str | None,
     force: bool,
     options: dict[str, Any],
 ) -> RunResult:
@@ -73,7 +73,7 @@ def run_pipeline(
     profile: ProfileOption = None,
     run_id: RunIdOption = None,
     param: ParamOption = None,
-    executor: ExecutorOption = "local",
+    executor: ExecutorOption = None,
     force: ForceOption = False,
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
@@ -93,7 +93,7 @@ def run_pipeline(
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Inspect and run pipelines.", no_args_is_help=True)
+    app = typer.Typer(help="Inspect and run pipelines.", no_args_is_help=True, add_completion=False)
     app.command("list")(list_pipelines)
     app.command("show")(show_pipeline)
     app.command("run")(run_pipeline)

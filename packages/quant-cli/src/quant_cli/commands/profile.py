@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from quant_core.errors import DataValidationError, ParamValidationError
+from rich.console import Console
 
 from quant_cli import documents, render
+from quant_cli.damaged import draw_damaged
 from quant_cli.output import emit
 from quant_cli.state import get_state
 
@@ -15,8 +18,19 @@ def list_profiles(ctx: typer.Context) -> None:
     """List the profiles (built-in and under $QUANT_HOME/profiles)."""
     state = get_state(ctx)
     sdk = state.sdk()
-    profiles = [sdk.resolve_profile(name) for name in sdk.profiles.names(sdk.home)]
-    emit(state, {"profiles": [documents.profile_summary(p) for p in profiles]}, render.profile_list)
+    profiles, damaged = [], []
+    for name in sdk.profiles.names(sdk.home):
+        try:
+            profiles.append(documents.profile_summary(sdk.resolve_profile(name)))
+        except (DataValidationError, ParamValidationError) as exc:
+            # one broken file must not hide the others: listed apart, with its path and rule
+            damaged.append({"name": name, "path": getattr(exc, "source", None) or name, "reason": str(exc)})
+    emit(state, {"profiles": profiles, "damaged": damaged}, draw_profile_list)
+
+
+def draw_profile_list(console: Console, document: dict[str, Any]) -> None:
+    render.profile_list(console, document)
+    draw_damaged(console, document["damaged"], "profile")
 
 
 def show_profile(
@@ -30,7 +44,7 @@ def show_profile(
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Inspect profiles (named parameter sets).", no_args_is_help=True)
+    app = typer.Typer(help="Inspect profiles (named parameter sets).", no_args_is_help=True, add_completion=False)
     app.command("list")(list_profiles)
     app.command("show")(show_profile)
     return app

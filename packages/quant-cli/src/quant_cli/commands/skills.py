@@ -16,6 +16,7 @@ from rich.console import Console
 
 from quant_cli import render
 from quant_cli.output import emit
+from quant_cli.tables import Column
 from quant_cli.state import get_state
 
 SKILLS_DISTRIBUTION = "quant-skills"
@@ -106,8 +107,8 @@ def install_skills(
 
 def draw_skill_list(console: Console, document: dict[str, Any]) -> None:
     render.listing(
-        console, document["skills"], "skill", "no skills packaged", ("name", "description"),
-        lambda skill: (skill["name"], skill["description"]), whole=("name",),
+        console, document["skills"], "skill", "no skills packaged", (Column("name"), render.DESCRIPTION),
+        lambda skill: (skill["name"], skill["description"]),
     )
     if not document["skills"]:
         return
@@ -121,7 +122,7 @@ def draw_install(console: Console, document: dict[str, Any]) -> None:
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Install the Agent Skills that teach an AI agent to drive quant.", no_args_is_help=True)
+    app = typer.Typer(help="Install the Agent Skills that teach an AI agent to drive quant.", no_args_is_help=True, add_completion=False)
     app.command("list")(list_skills)
     app.command("install")(install_skills)
     return app

@@ -22,7 +22,7 @@ from quant_cli.options import (
 from quant_cli.output import emit
 from quant_cli.report import finished_run_document
 from quant_cli.params import parse_params, strip_stage_prefix
-from quant_cli.running import run_with_progress
+from quant_cli.stage_run import start_stage
 from quant_cli.state import get_state
 
 
@@ -56,35 +56,31 @@ def run_stage(
         str | None,
         typer.Option(
             "--from-run", metavar="RUN",
-            help="Start from the last context of an earlier run (re-run one stage on its data).",
+            help="Start from the last context of an earlier run (re-run one stage on its data). "
+            "Without it, the steps before the stage in its pipeline run first (from the cache when they can).",
         ),
     ] = None,
-    executor: ExecutorOption = "local",
+    executor: ExecutorOption = None,
     force: ForceOption = False,
     ray_address: RayAddressOption = None,
     task_runner: TaskRunnerOption = None,
     dbos_database_url: DbosDatabaseUrlOption = None,
 ) -> None:
-    """Run one stage as its own run (name=value or ID.name=value parameters)."""
+    """Run one stage as its own run (name=value or ID.name=value parameters): on an earlier
+    run's data with --from-run, else after the steps before it in its pipeline."""
     state = get_state(ctx)
     sdk = state.sdk()
     spec = sdk.registry.get(stage_id)
-    params = strip_stage_prefix(parse_params(param), spec.id)
-    chosen = validate_run_id(run_id) if run_id else new_run_id(spec.id)
-    context = sdk.last_context(from_run) if from_run else None
-    result = run_with_progress(
-        state, chosen,
-        lambda: sdk.run_stage(
-            spec.id, context=context, params=params, run_id=chosen, profile=profile, executor=executor, force=force,
-            executor_options=executor_options(None, ray_address, task_runner, dbos_database_url),
-        ),
-        title=f"stage {spec.id}", total=1,
+    result, upstream = start_stage(
+        state, sdk, spec.id, run_id=validate_run_id(run_id) if run_id else new_run_id(spec.id), from_run=from_run,
+        profile=profile, params=strip_stage_prefix(parse_params(param), spec.id), executor=executor, force=force,
+        options=executor_options(None, ray_address, task_runner, dbos_database_url),
     )
-    emit(state, finished_run_document(sdk, result), render.run_result)
+    emit(state, finished_run_document(sdk, result, upstream), render.run_result)
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="Inspect and run single stages.", no_args_is_help=True)
+    app = typer.Typer(help="Inspect and run single stages.", no_args_is_help=True, add_completion=False)
     app.command("list")(list_stages)
     app.command("schema")(stage_schema)
     app.command("run")(run_stage)

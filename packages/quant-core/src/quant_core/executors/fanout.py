@@ -87,6 +87,30 @@ def gather(context: MetaContext, step: FanOutStep, outcomes: Sequence[BranchOutc
     return context.model_copy(update={"sleeve_results": results})
 
 
+def record_fan_out(
+    record: RunRecord,
+    index: int,
+    step: FanOutStep,
+    context: RunContext,
+    gathered: MetaContext,
+    timer: StepTimer,
+    *,
+    executor: str,
+) -> None:
+    """The fan-out step's own entries in the parent run: the gathered context and one ledger line
+    naming the failed sleeves (written before the gate decides, so the record shows them)."""
+    record.write_context(record.context_name(index, step.step_id), gathered)
+    failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
+    record.append_ledger(
+        LedgerEntry(
+            run_id=record.run_id, step=index, stage_id=step.step_id, status="failed" if failed else "succeeded",
+            started_at=timer.started_at, duration_s=timer.elapsed(),
+            input_hash=content_hash(context.cache_view()), output_hash=content_hash(gathered.cache_view()),
+            error=f"failed sleeves: {', '.join(failed)}" if failed else None, executor=executor,
+        )
+    )
+
+
 def gate(context: MetaContext, step: FanOutStep) -> None:
     """The strict success gate: any failed sleeve stops the run, naming every failure."""
     failures = {r.name: r.error or "failed" for r in context.sleeve_results if r.status == "failed"}
@@ -108,15 +132,6 @@ def conclude(
     record the fan-out's context snapshot and ledger line (which names the failed sleeves), then
     the gate."""
     gathered = gather(context, fan_out, outcomes)
-    record.write_context(record.context_name(step, fan_out.step_id), gathered)
-    failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
-    record.append_ledger(
-        LedgerEntry(
-            run_id=record.run_id, step=step, stage_id=fan_out.step_id, status="failed" if failed else "succeeded",
-            started_at=timer.started_at, duration_s=timer.elapsed(),
-            input_hash=content_hash(context.cache_view()), output_hash=content_hash(gathered.cache_view()),
-            error=f"failed sleeves: {', '.join(failed)}" if failed else None, executor=executor,
-        )
-    )
+    record_fan_out(record, step, fan_out, context, gathered, timer, executor=executor)
     gate(gathered, fan_out)
     return gathered

@@ -30,3 +30,12 @@ def check_executor_options(name: str, factory: Callable[..., Any], options: Mapp
             f"executor {name!r} does not take the option(s) {', '.join(unknown)} (it takes: {takes})",
             param=unknown[0], value=options[unknown[0]], rule="executor-option",
         )
+
+
+def check_workers(executor: str, workers: int) -> int:
+    """`workers` as an executor takes it: at least 1, else a parameter error naming it."""
+    if workers < 1:
+        raise ParamValidationError(
+            f"executor {executor}: workers={workers} must be at least 1", param="workers", value=workers, rule="minimum"
+        )
+    return workers

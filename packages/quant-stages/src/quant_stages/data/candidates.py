@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 from quant_core.errors import DataValidationError
 
+from quant_stages.data.text import read_text_file
+
 #: `EXCHANGE:TICKER`; the ticker may hold `/` (`FX:EUR/USD`), `.` (`LSE:BRK.B`) and `-`.
 SYMBOL_PATTERN = r"^[A-Z0-9_.-]+:[A-Za-z0-9_.\-/]+$"
 
@@ -147,10 +149,7 @@ def read_candidates(path: str | Path) -> list[Candidate]:
     (with line and column), `not-a-list`.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise DataValidationError("file not found", source=source, rule="file-not-found") from exc
+    text = read_text_file(path, source)
     if not text.strip():
         raise DataValidationError("file is empty", source=source, rule="empty-file")
     try:

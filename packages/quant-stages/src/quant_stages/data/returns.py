@@ -29,6 +29,7 @@ import pandas as pd
 from quant_core.errors import DataValidationError, ParamValidationError
 
 from quant_stages.data.candidates import Candidate
+from quant_stages.data.text import SNIFF_BYTES, not_utf8
 
 INDEX_NAME = "date"
 TIME_UNIT = "us"
@@ -91,8 +92,11 @@ def read_returns(
 
 def _read_csv(file: Path, source: str) -> pd.DataFrame:
     # pandas renames duplicate headers to `X.1`, so duplicates are looked for in the raw header
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(source, file.read_bytes()[:SNIFF_BYTES], exc) from None
     if not header or not any(cell.strip() for cell in header):
         raise DataValidationError("file is empty", source=source, rule="empty-file")
     if len(header) == 1 and any(separator in header[0] for separator in ";\t|"):
@@ -108,7 +112,9 @@ def _read_csv(file: Path, source: str) -> pd.DataFrame:
         return pd.read_csv(file, index_col=0, dtype={header[0]: str})
     except pd.errors.EmptyDataError as exc:
         raise DataValidationError("file is empty", source=source, rule="empty-file") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(source, b"", exc) from None
+    except pd.errors.ParserError as exc:
         raise DataValidationError(
             f"not a readable CSV file: {exc}", source=source, rule="unreadable-file"
         ) from exc
@@ -427,64 +433,49 @@ def periods_per_year(
     return result
 
 
-def coverage_filter(df: pd.DataFrame, min_coverage: float) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Drop assets with too many gaps; return the kept frame and `{symbol: reason}` of the dropped.
+def point_in_time_coverage(df: pd.DataFrame, seven_day: np.ndarray | pd.Series) -> pd.DataFrame:
+    """Coverage and staleness of every asset as of the frame's last row (a point-in-time view).
 
-    Coverage of an asset = its observations / the rows of its calendar from its first to its last
-    observation. Its calendar is seven-day or weekday (as in `periods_per_year`); the rows of a
-    calendar are those where at least one asset on that calendar has a value. So an equity is not
-    punished for weekends, a late listing is not a gap (the history-length rule is the policy's
-    job), and neither is a delisting: dropping assets that stop trading before the end of the
-    sample would choose the backtest's universe with knowledge of the future (survivorship bias).
-    Missing days inside an asset's life are gaps. An asset without any observation has coverage 0.
-    Kept if coverage >= `min_coverage`. Nothing is filled.
+    An asset's calendar is seven-day (`seven_day` True, e.g. crypto) or weekday; the rows of a
+    calendar are those on which at least one asset of that calendar has a value, so an equity is
+    not punished for weekends or exchange holidays. Per asset (one row per column, same order):
+
+    - ``coverage``: its observations / the rows of its calendar from its first observation to the
+      frame's LAST row. A late listing is not a gap (the history rule is the policy's), but an
+      asset that stopped trading keeps losing coverage: as of the last row it is not investable,
+      whatever happens later. 0 for an asset without any observation.
+    - ``stale``: rows of its calendar after its last observation (0: it traded on the calendar's
+      last row). NaN for an asset without any observation.
+
+    Computed from the rows given only: on a train window, it is the universe as of that window's
+    end, never knowing the rest of the sample. Nothing is filled.
 
     Limitation: an asset alone on its calendar defines that calendar's rows by itself, so its
     gaps look like holidays; in a real universe each calendar holds many assets.
     """
-    if isinstance(min_coverage, bool) or not isinstance(min_coverage, int | float) or not (
-        0.0 <= min_coverage <= 1.0
-    ):
-        raise ParamValidationError(
-            f"min_coverage must be a number in [0, 1], got {min_coverage!r}",
-            param="min_coverage",
-            value=min_coverage,
-            rule="range",
-        )
     observed = df.notna().to_numpy()
+    seven = np.asarray(seven_day, dtype=bool)
     n_rows = observed.shape[0]
-    dates = pd.DatetimeIndex(df.index)
-    seven_day = _trades_on_weekends(observed, dates)
-
     # rows of each calendar, and how many of them lie at or after each row (suffix counts)
-    calendar_rows = np.stack(
-        [observed[:, ~seven_day].any(axis=1), observed[:, seven_day].any(axis=1)], axis=1
-    )
-    rows_from = np.vstack([np.cumsum(calendar_rows[::-1], axis=0)[::-1], np.zeros((1, 2), int)])
-
+    calendar_rows = np.stack([observed[:, ~seven].any(axis=1), observed[:, seven].any(axis=1)], axis=1)
+    rows_from = np.vstack([np.cumsum(calendar_rows[::-1], axis=0)[::-1], np.zeros((1, 2), np.int64)])
     has_data = observed.any(axis=0)
     first_row = np.where(has_data, np.argmax(observed, axis=0), n_rows)
     after_last = np.where(has_data, n_rows - np.argmax(observed[::-1], axis=0), n_rows)
-    calendar_of = seven_day.astype(int)
-    expected = rows_from[first_row, calendar_of] - rows_from[after_last, calendar_of]
+    calendar_of = seven.astype(np.int64)
+    expected = rows_from[first_row, calendar_of]
     counts = observed.sum(axis=0)
     coverage = np.divide(counts, expected, out=np.zeros(len(counts)), where=expected > 0)
-    keep = has_data & (coverage >= min_coverage)
+    stale = np.where(has_data, rows_from[after_last, calendar_of], np.nan).astype(np.float64)
+    return pd.DataFrame({"coverage": coverage, "stale": stale}, index=df.columns)
 
-    dropped: dict[str, str] = {}
-    for j in sorted(np.flatnonzero(~keep), key=lambda j: df.columns[j]):
-        symbol = str(df.columns[j])
-        if not has_data[j]:
-            dropped[symbol] = "no observations"
-            continue
-        calendar = "seven-day" if seven_day[j] else "weekday"
-        dropped[symbol] = (
-            f"coverage {coverage[j]:.3f} < min_coverage {min_coverage:g}: {counts[j]} of "
-            f"{expected[j]} {calendar}-calendar rows between its first observation on "
-            f"{dates[first_row[j]].date().isoformat()} and its last on "
-            f"{dates[after_last[j] - 1].date().isoformat()}"
-        )
-    return df.loc[:, keep], dropped
+
+def drop_unobserved(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Drop the columns without a single observation; return the kept frame and the dropped
+    symbols (sorted). An asset with no data at all has no data at any date either, so this
+    choice needs no knowledge of the future."""
+    has_data = df.notna().to_numpy().any(axis=0)
+    return df.loc[:, has_data], sorted(str(c) for c in df.columns[~has_data])
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,75 @@
-"""The embedded default dataset: a deterministic synthetic market with realistic structure.
+"""The embedded default dataset: a deterministic synthetic market calibrated to stylised facts.
 
 `generate_market(seed)` returns candidates (JSON-ready dicts) and a wide returns matrix that follow
 the contracts of `quant_stages.data.candidates` and `quant_stages.data.returns`, so every stage
 can run, be tested and be demonstrated without any download. Same seed and parameters give
 bitwise identical output; everything is drawn from one `numpy.random.default_rng(seed)`.
 
-The model, per asset i of sector s in asset class c, in log-return terms:
+The model, per asset i of sector s in asset class c, in log-return terms per trading day:
 
-    x_it = mu_i + sigma_i * (a_i M_t + b_i S_st + e_i E_it)
+    x_it = d_i + m_i M_ct + s_i S_st + o_i E_it
 
-- `M` is one market factor, `S` one factor per sector (sectors nested in classes), `E` the
-  idiosyncratic noise; each is unit-variance Student-t (nu = 5, fat tails) times a stochastic
-  volatility multiplier exp(h_t - tau^2), h an AR(1) in log-volatility (Taylor, 1986, "Modelling
-  Financial Time Series"). That gives the volatility clustering of a GARCH(1,1) and, unlike the
-  GARCH recursion, is computed for all assets at once as a linear filter (no loop over days).
-- Loadings split each asset's variance between market, sector and own noise (about
-  10-35% / 30-45% / the rest), so correlation is highest within a sector and hierarchical
-  clustering on correlation distance recovers the sectors.
-- Returns are `expm1(B tanh(x / B))` with B = 0.4: simple returns, soft-limited to about
-  -33%..+49% a day, far inside the contract's |r| <= 1.
+- `M_c` is the market factor of class c, `S_s` one factor per sector (sectors nested in classes),
+  `E_i` the asset's own noise. Each is a unit-variance Student-t (nu = 5) times a stochastic
+  volatility multiplier exp(h_t - tau^2), h an AR(1) in log-volatility (Taylor 1986, "Modelling
+  Financial Time Series"): GARCH-like volatility clustering, computed for all series at once as
+  a linear filter. The market's log-volatility shock is negatively correlated with the previous
+  day's market return (`leverage`, the leverage effect of Black 1976).
+- m_i = beta_i x the market's daily volatility, beta_i lognormal around 1; what is left of the
+  asset's variance is split between its sector (`sector_fraction`) and its own noise.
+- The drift is the CAPM's plus a small alpha, with the convexity correction so that the
+  *simple* returns have the intended mean: d_i = beta_i premium + alpha_i - sigma_i^2 / 2.
+- Simple returns are `expm1(B tanh(x / B))` with B = 0.4: soft-limited to about -33%..+49% a day.
+
+Calibration (annualised; targets, checked by `tests/test_data_synthetic.py` on long samples):
+
+================  ========  ========  =========================================================
+                  equity    crypto    published stylised fact it follows
+================  ========  ========  =========================================================
+market vol        16%       65%       S&P 500 long-run realised vol about 15-20% (Schwert 1989,
+                                      "Why does stock market volatility change over time?";
+                                      Dimson, Marsh & Staunton 2002, "Triumph of the Optimists");
+                                      Bitcoin / crypto market index 60-80% (Liu & Tsyvinski
+                                      2021, "Risks and Returns of Cryptocurrency", RFS 34)
+market premium    6%        35%       US equity premium 4-7% a year arithmetic (DMS 2002): index
+                                      Sharpe about 0.3-0.45; crypto market Sharpe about 0.5
+                                      here, below the 2011-2020 sample of Liu & Tsyvinski (2021)
+                                      on purpose (a decade that would not repeat)
+asset vol         30%       90%       median single-stock volatility 25-40% (Campbell, Lettau,
+                  (median)            Malkiel & Xu 2001, "Have individual stocks become more
+                                      volatile?", JF 56); altcoins 70-120%
+correlation       ~0.25     ~0.5      average pairwise correlation of US stocks 0.2-0.35
+(average pair)                        (Pollet & Wilson 2010, "Average correlation and stock
+                                      market returns", JFE 96), higher within a sector; crypto
+                                      assets load heavily on one market factor (Liu, Tsyvinski
+                                      & Wu 2022, "Common risk factors in cryptocurrency", JF 77)
+alpha dispersion  2%        10%       no free lunch: idiosyncratic drifts small against vol
+================  ========  ========  =========================================================
+
+Fat tails, volatility clustering, no linear autocorrelation and the leverage effect are the
+stylised facts of Cont (2001), "Empirical properties of asset returns: stylized facts and
+statistical issues", Quantitative Finance 1. Market factors of different classes are
+independent (a simplification: crypto and equities have co-moved since 2020).
 
 Calendars: the index is every calendar day (UTC). Crypto trades every day; the other classes
 trade on weekdays only, except 1 January, 4 July and 25 December, and are NaN otherwise.
 
+Listings and delistings: `new_listing` assets start trading during the sample (10-75% of the
+way in; NaN before), `short_history` ones late (in the last 7-15% of the days and 60-220 days
+before the end at most), `delisted` ones stop for good
+(30-90% of the way in; NaN after), after a slide: their drift turns to a loss of `decline` (log)
+over the last 63 days with volatility up by half, as performance delistings do (Shumway 1997,
+"The delisting bias in CRSP data", JF 52: a further -30% on average at delisting, which the
+backtest charges through its `delisting_return`).
+
 Planted roles (`candidate["synthetic_role"]`), so that tests and docs can check the policy:
-- `trend`: persistent positive drift (0.08-0.14 sigma a day) and positively autocorrelated
-  noise (AR(1), phi = 0.25): what momentum, efficiency-ratio and Hurst features should find;
+- `trend`: an alpha of `trend_alpha` a year (an information ratio of about 0.3-0.5): what
+  momentum and the other path features may find, at a realistic strength;
 - `illiquid`: value traded of 1,000-30,000 USD a day, below any sensible liquidity floor;
 - `erratic`: no factor exposure, small noise plus rare large jumps: excess kurtosis far above
   the others, noise-like;
-- `short_history`: NaN before a listing late in the sample (the last 7-15% of the days);
-- `normal`: everything else (drift ~ N(0.01, 0.02) sigma a day: no reliable trend).
+- `short_history`, `new_listing`, `delisted`: see above;
+- `normal`: everything else.
 """
 
 from __future__ import annotations
@@ -51,18 +90,27 @@ from quant_stages.data.returns import INDEX_NAME, TIME_UNIT
 
 @dataclass(frozen=True)
 class AssetClassProfile:
-    """How one asset class looks in the synthetic market."""
+    """How one asset class looks in the synthetic market (rates and volatilities annualised)."""
 
     exchanges: tuple[tuple[str, tuple[int, ...]], ...]  # (exchange, possible ticker lengths)
     quote_suffix: str  # appended to the identity to form the ticker (BTC -> BTCUSDT)
     seven_day: bool
-    daily_vol: float  # median daily volatility of the class
-    market_share: float  # share of variance from the market factor
-    sector_share: float  # share of variance from the sector factor
+    market_vol: float  # volatility of the class's market factor
+    market_premium: float  # expected simple return of the market factor
+    asset_vol: float  # median volatility of one asset
+    sector_fraction: float  # share of an asset's non-market variance that is its sector's
+    alpha_dispersion: float  # cross-sectional standard deviation of the assets' alphas
+    leverage: float  # correlation of a market return with the next log-volatility shock
+    trend_alpha: tuple[float, float]  # alpha range of the `trend` assets
+    decline: float  # log-price slide over the 63 days before a delisting
     sectors: tuple[str, ...]
     median_value_traded: float  # USD a day
     name_pattern: str  # formatted with identity, Identity (title case), sector, suffix
     name_suffixes: tuple[str, ...] = ("",)
+
+    @property
+    def periods_per_year(self) -> int:
+        return 365 if self.seven_day else 252
 
 
 ASSET_CLASS_PROFILES: dict[str, AssetClassProfile] = {
@@ -70,9 +118,14 @@ ASSET_CLASS_PROFILES: dict[str, AssetClassProfile] = {
         exchanges=(("BINANCE", (3, 4, 5)),),
         quote_suffix="USDT",
         seven_day=True,
-        daily_vol=0.045,
-        market_share=0.35,
-        sector_share=0.30,
+        market_vol=0.65,
+        market_premium=0.35,
+        asset_vol=0.90,
+        sector_fraction=0.25,
+        alpha_dispersion=0.10,
+        leverage=-0.2,
+        trend_alpha=(0.25, 0.45),
+        decline=0.9,
         sectors=("layer1", "defi", "exchange", "meme", "infrastructure"),
         median_value_traded=4e7,
         name_pattern="{Identity} {suffix}",
@@ -82,9 +135,14 @@ ASSET_CLASS_PROFILES: dict[str, AssetClassProfile] = {
         exchanges=(("NASDAQ", (4,)), ("NYSE", (3,))),
         quote_suffix="",
         seven_day=False,
-        daily_vol=0.018,
-        market_share=0.25,
-        sector_share=0.35,
+        market_vol=0.15,
+        market_premium=0.06,
+        asset_vol=0.35,
+        sector_fraction=0.30,
+        alpha_dispersion=0.02,
+        leverage=-0.6,
+        trend_alpha=(0.08, 0.14),
+        decline=0.6,
         sectors=("technology", "financials", "healthcare", "energy", "consumer", "industrials"),
         median_value_traded=1.5e8,
         name_pattern="{Identity} {suffix}",
@@ -94,9 +152,14 @@ ASSET_CLASS_PROFILES: dict[str, AssetClassProfile] = {
         exchanges=(("AMEX", (3,)),),
         quote_suffix="",
         seven_day=False,
-        daily_vol=0.010,
-        market_share=0.35,
-        sector_share=0.40,
+        market_vol=0.12,
+        market_premium=0.04,
+        asset_vol=0.16,
+        sector_fraction=0.5,
+        alpha_dispersion=0.01,
+        leverage=-0.5,
+        trend_alpha=(0.04, 0.07),
+        decline=0.3,
         sectors=("equity_index", "fixed_income", "commodities", "real_estate"),
         median_value_traded=8e7,
         name_pattern="{identity} {Sector} ETF",
@@ -105,9 +168,14 @@ ASSET_CLASS_PROFILES: dict[str, AssetClassProfile] = {
         exchanges=(("FX", (3,)),),
         quote_suffix="USD",
         seven_day=False,
-        daily_vol=0.006,
-        market_share=0.10,
-        sector_share=0.45,
+        market_vol=0.06,
+        market_premium=0.0,
+        asset_vol=0.09,
+        sector_fraction=0.5,
+        alpha_dispersion=0.01,
+        leverage=0.0,
+        trend_alpha=(0.03, 0.05),
+        decline=0.2,
         sectors=("g10", "emerging"),
         median_value_traded=2e9,
         name_pattern="{identity} / US Dollar",
@@ -116,9 +184,14 @@ ASSET_CLASS_PROFILES: dict[str, AssetClassProfile] = {
         exchanges=(("CME", (2, 3)),),
         quote_suffix="1",
         seven_day=False,
-        daily_vol=0.015,
-        market_share=0.10,
-        sector_share=0.45,
+        market_vol=0.12,
+        market_premium=0.02,
+        asset_vol=0.22,
+        sector_fraction=0.5,
+        alpha_dispersion=0.02,
+        leverage=-0.2,
+        trend_alpha=(0.06, 0.10),
+        decline=0.4,
         sectors=("energy", "metals", "rates", "agriculture"),
         median_value_traded=1e9,
         name_pattern="{identity} {Sector} Futures (continuous)",
@@ -126,22 +199,31 @@ ASSET_CLASS_PROFILES: dict[str, AssetClassProfile] = {
 }
 KNOWN_ASSET_CLASSES = tuple(ASSET_CLASS_PROFILES)
 
-ROLES = ("trend", "illiquid", "erratic", "short_history", "normal")
+ROLES = ("trend", "illiquid", "erratic", "short_history", "new_listing", "delisted", "normal")
 #: share of the assets given each planted role (at least one asset each)
-ROLE_SHARES = {"trend": 0.04, "illiquid": 0.03, "erratic": 0.03, "short_history": 0.03}
+ROLE_SHARES = {
+    "trend": 0.04, "illiquid": 0.03, "erratic": 0.03, "short_history": 0.03, "new_listing": 0.05, "delisted": 0.05,
+}
 
 MAX_ASSETS = 10_000
 MAX_DAYS = 36_500
 STUDENT_T_DOF = 5.0
-VOL_PERSISTENCE = 0.985  # AR(1) coefficient of log-volatility: half-life ~ 46 days
-VOL_OF_VOL = 0.50  # stationary standard deviation of log-volatility
+BETA_DISPERSION = 0.2  # log-normal spread of market betas around 1
+VOL_DISPERSION = 0.25  # log-normal spread of asset volatilities around the class median
+MAX_MARKET_SHARE = 0.85  # of an asset's variance
+#: (AR(1) coefficient, stationary sd) of log-volatility: market, sector, own noise
+MARKET_VOL_PROCESS, SECTOR_VOL_PROCESS, OWN_VOL_PROCESS = (0.99, 0.5), (0.98, 0.35), (0.97, 0.4)
 RETURN_BOUND = 0.4  # soft limit on the daily log return
-TREND_DRIFT = (0.08, 0.14)  # daily drift in units of the asset's volatility
-TREND_AUTOCORRELATION = 0.25
 ERRATIC_JUMP_SHARE = 0.015  # share of days with a jump
 ERRATIC_NOISE, ERRATIC_JUMP = 0.1, 3.0  # noise and jump sizes in units of sigma
 ILLIQUID_VALUE_TRADED = (1e3, 3e4)
-SHORT_HISTORY_LISTING = (0.85, 0.93)  # listing row as a fraction of the days
+#: listing of a `short_history` asset: in the last 7-15% of the days, and 60-220 days before the
+#: end at most (shorter than a year of history, however long the sample)
+SHORT_HISTORY_LISTING, SHORT_HISTORY_DAYS = (0.07, 0.15), (60, 220)
+NEW_LISTING = (0.10, 0.75)  # listing row as a fraction of the days
+DELISTING = (0.30, 0.90)  # last trading row as a fraction of the days
+DECLINE_DAYS = 63
+DECLINE_VOL = 1.5
 WEEKDAY_HOLIDAYS = ((1, 1), (7, 4), (12, 25))
 
 
@@ -258,17 +340,31 @@ def _ar1_filter(shocks: np.ndarray, phi: float, before: np.ndarray | None = None
     return out
 
 
-def _volatility_multiplier(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """exp(h_t - tau^2) with h a stationary AR(1): unit mean square, clustered over time."""
-    phi, tau = VOL_PERSISTENCE, VOL_OF_VOL
-    shocks = rng.standard_normal(shape) * (tau * np.sqrt(1 - phi**2))
+def _volatility_multiplier(
+    rng: np.random.Generator, shape: tuple[int, int], process: tuple[float, float],
+    leading: np.ndarray | None = None, leverage: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """exp(h_t - tau^2) with h a stationary AR(1): unit mean square, clustered over time.
+
+    With `leading` (the unit innovations the multiplier will scale) and `leverage` rho per column,
+    the shock to h_t is correlated rho with leading_{t-1}: a fall raises tomorrow's volatility."""
+    phi, tau = process
+    scale = tau * np.sqrt(1 - phi**2)
+    shocks = rng.standard_normal(shape)
+    if leading is not None:
+        rho = np.broadcast_to(np.asarray(leverage, dtype=np.float64), (shape[1],))
+        previous = np.vstack([np.zeros((1, shape[1])), leading[:-1]])
+        shocks = rho * np.clip(previous, -4.0, 4.0) + np.sqrt(1 - rho**2) * shocks
     before = rng.standard_normal(shape[1]) * tau  # h_{-1}, drawn from the stationary law
-    log_vol = _ar1_filter(shocks, phi, before)
+    log_vol = _ar1_filter(shocks * scale, phi, before)
     return np.exp(log_vol - tau**2)
 
 
-def _factor(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    return _student_t(rng, shape) * _volatility_multiplier(rng, shape)
+def _factor(
+    rng: np.random.Generator, shape: tuple[int, int], process: tuple[float, float], leverage: np.ndarray | float = 0.0
+) -> np.ndarray:
+    innovations = _student_t(rng, shape)
+    return innovations * _volatility_multiplier(rng, shape, process, innovations, leverage)
 
 
 _MAX_DRAW_ROUNDS = 200
@@ -344,21 +440,18 @@ def generate_market(
     classes = _check_asset_classes(asset_classes)
     rng = np.random.default_rng(seed)
 
-    # ---- who is who: class, sector, exchange, identity, loadings, liquidity, role
+    # ---- who is who: class, sector, exchange, identity, exposures, liquidity, role
     per_class = [n_assets // len(classes) + (k < n_assets % len(classes)) for k in range(len(classes))]
     class_of = np.repeat(np.arange(len(classes)), per_class)
+    profiles = [ASSET_CLASS_PROFILES[c] for c in classes]
     sector_names: list[tuple[str, str]] = []  # (class, sector) of each sector factor
     sector_of = np.empty(n_assets, dtype=np.int64)
     exchange_of = np.empty(n_assets, dtype=object)
     identity_of = np.empty(n_assets, dtype=object)
     name_of = np.empty(n_assets, dtype=object)
-    vol = np.empty(n_assets)
-    market_loading = np.empty(n_assets)
-    sector_loading = np.empty(n_assets)
     value_traded = np.empty(n_assets)
     taken: set[str] = set()
-    for k, asset_class in enumerate(classes):  # a handful of classes, not a loop over assets
-        profile = ASSET_CLASS_PROFILES[asset_class]
+    for k, (asset_class, profile) in enumerate(zip(classes, profiles, strict=True)):  # a handful of classes
         members = np.flatnonzero(class_of == k)
         count = len(members)
         n_sectors = len(profile.sectors)
@@ -384,29 +477,35 @@ def generate_market(
             )
             for identity, s, suffix in zip(identity_of[members], local_sector, suffixes, strict=True)
         ]
-        vol[members] = profile.daily_vol * np.exp(0.25 * rng.standard_normal(count))
-        market_loading[members] = np.sqrt(profile.market_share) * rng.uniform(0.8, 1.2, count)
-        sector_loading[members] = np.sqrt(profile.sector_share) * rng.uniform(0.8, 1.2, count)
         value_traded[members] = profile.median_value_traded * np.exp(rng.standard_normal(count))
-    own_loading = np.sqrt(np.maximum(1.0 - market_loading**2 - sector_loading**2, 0.05))
+
+    def per_asset(attribute: str) -> np.ndarray:
+        return np.array([getattr(p, attribute) for p in profiles])[class_of]
+
+    periods = per_asset("periods_per_year").astype(np.float64)
+    market_vol = per_asset("market_vol") / np.sqrt(periods)  # daily
+    beta = np.exp(BETA_DISPERSION * rng.standard_normal(n_assets))
+    market_part = beta * market_vol
+    vol = per_asset("asset_vol") / np.sqrt(periods) * np.exp(VOL_DISPERSION * rng.standard_normal(n_assets))
+    vol = np.maximum(vol, market_part / np.sqrt(MAX_MARKET_SHARE))
+    residual = vol**2 - market_part**2
+    sector_part = np.sqrt(per_asset("sector_fraction") * residual)
+    own_part = np.sqrt(residual - sector_part**2)
+    alpha = per_asset("alpha_dispersion") * rng.standard_normal(n_assets)
     role = _role_per_asset(rng, n_assets)
-    seven_day = np.array([ASSET_CLASS_PROFILES[c].seven_day for c in classes])[class_of]
+    is_trend = role == "trend"
+    trend_range = per_asset("trend_alpha")
+    alpha[is_trend] = rng.uniform(trend_range[is_trend, 0], trend_range[is_trend, 1])
+    seven_day = per_asset("seven_day").astype(bool)
 
     # ---- returns: market + sector + own noise, all fat-tailed with clustered volatility
     shape = (n_days, n_assets)
-    market = _factor(rng, (n_days, 1))
-    sectors = _factor(rng, (n_days, len(sector_names)))
-    own = _factor(rng, shape)
-    drift = vol * rng.normal(0.01, 0.02, n_assets)
-
-    is_trend = role == "trend"
-    drift[is_trend] = vol[is_trend] * rng.uniform(*TREND_DRIFT, int(is_trend.sum()))
-    phi = TREND_AUTOCORRELATION
-    own[:, is_trend] = np.sqrt(1 - phi**2) * _ar1_filter(own[:, is_trend], phi)
-
-    log_returns = drift + vol * (
-        market_loading * market + sector_loading * sectors[:, sector_of] + own_loading * own
-    )
+    markets = _factor(rng, (n_days, len(classes)), MARKET_VOL_PROCESS, np.array([p.leverage for p in profiles]))
+    sectors = _factor(rng, (n_days, len(sector_names)), SECTOR_VOL_PROCESS)
+    own = _factor(rng, shape, OWN_VOL_PROCESS)
+    # the drift of the simple returns is beta x premium + alpha; in log terms, less sigma^2 / 2
+    drift = (beta * per_asset("market_premium") + alpha) / periods - 0.5 * vol**2
+    log_returns = drift + market_part * markets[:, class_of] + sector_part * sectors[:, sector_of] + own_part * own
 
     is_erratic = role == "erratic"
     n_erratic = int(is_erratic.sum())
@@ -419,12 +518,27 @@ def generate_market(
     )
 
     is_illiquid = role == "illiquid"
-    low, high = np.log10(ILLIQUID_VALUE_TRADED)
-    value_traded[is_illiquid] = 10 ** rng.uniform(low, high, int(is_illiquid.sum()))
+    low_value, high_value = np.log10(ILLIQUID_VALUE_TRADED)
+    value_traded[is_illiquid] = 10 ** rng.uniform(low_value, high_value, int(is_illiquid.sum()))
+
+    # ---- listings and delistings (rows as fractions of the sample)
+    rows = np.arange(n_days)[:, np.newaxis]
+    listing_row = np.zeros(n_assets, dtype=np.int64)
+    is_short = role == "short_history"
+    days_before_end = [min(days, int(share * n_days)) for days, share in zip(SHORT_HISTORY_DAYS, SHORT_HISTORY_LISTING, strict=True)]
+    listing_row[is_short] = n_days - rng.integers(days_before_end[0], days_before_end[1], int(is_short.sum()))
+    is_new = role == "new_listing"
+    listing_row[is_new] = rng.integers(int(NEW_LISTING[0] * n_days), int(NEW_LISTING[1] * n_days), int(is_new.sum()))
+    is_delisted = role == "delisted"
+    last_row = np.full(n_assets, n_days - 1, dtype=np.int64)
+    last_row[is_delisted] = rng.integers(int(DELISTING[0] * n_days), int(DELISTING[1] * n_days), int(is_delisted.sum()))
+    sliding = is_delisted & (rows > last_row - DECLINE_DAYS) & (rows <= last_row)
+    slide = np.broadcast_to(-per_asset("decline") / DECLINE_DAYS, shape)
+    log_returns = np.where(sliding, DECLINE_VOL * (log_returns - drift) + slide, log_returns)
 
     simple_returns = np.expm1(RETURN_BOUND * np.tanh(log_returns / RETURN_BOUND))
 
-    # ---- calendars and listings
+    # ---- calendars
     dates = pd.date_range(first_day, periods=n_days, freq="D", tz="UTC", name=INDEX_NAME)
     dates = pd.DatetimeIndex(dates.as_unit(TIME_UNIT), freq=None, name=INDEX_NAME)
     weekday = np.asarray(dates.day_of_week)
@@ -433,12 +547,7 @@ def generate_market(
         holiday |= (np.asarray(dates.month) == month) & (np.asarray(dates.day) == day)
     weekday_session = (weekday < 5) & ~holiday
     trades = seven_day[np.newaxis, :] | weekday_session[:, np.newaxis]
-
-    is_short = role == "short_history"
-    listing_row = np.zeros(n_assets, dtype=np.int64)
-    low_row, high_row = (int(f * n_days) for f in SHORT_HISTORY_LISTING)
-    listing_row[is_short] = rng.integers(low_row, high_row, int(is_short.sum()))
-    trades &= np.arange(n_days)[:, np.newaxis] >= listing_row[np.newaxis, :]
+    trades &= (rows >= listing_row[np.newaxis, :]) & (rows <= last_row[np.newaxis, :])
     first_trade = np.argmax(trades, axis=0)
     years_listed_before = rng.uniform(0.5, 8.0, n_assets)
 
@@ -447,7 +556,7 @@ def generate_market(
     # ---- assemble, sorted by symbol
     symbols = np.array(
         [
-            f"{exchange}:{identity}{ASSET_CLASS_PROFILES[classes[k]].quote_suffix}"
+            f"{exchange}:{identity}{profiles[k].quote_suffix}"
             for exchange, identity, k in zip(exchange_of, identity_of, class_of, strict=True)
         ]
     )
@@ -458,8 +567,9 @@ def generate_market(
         columns=pd.Index(symbols[order].tolist(), dtype="str"),
     )
     candidates: list[dict[str, Any]] = []
+    listed_in_sample = listing_row > 0
     for i in order:  # metadata records: one dict per asset is the output format itself
-        if is_short[i]:
+        if listed_in_sample[i]:
             listed = dates[first_trade[i]].date()
         else:
             listed = (first_day - pd.Timedelta(days=round(365.25 * years_listed_before[i]))).date()

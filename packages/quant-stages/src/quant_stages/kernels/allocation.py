@@ -15,7 +15,7 @@ min_variance        min w'Cw (Markowitz), cvxpy + CLARABEL, working set         
 max_sharpe          tangency portfolio, homogenised convex form, cvxpy          allocation_convex
 risk_parity         exact ERC by Newton (Spinu 2013); bounds: constrained       allocation_risk_parity
                     risk budgeting (Richard & Roncalli 2019) by active set
-hrp                 Lopez de Prado (2016), vectorised bisection                 hrp
+hrp                 Lopez de Prado (2016), vectorised bisection, bounds in it   hrp
 cluster             engine within clusters, engine across clusters              allocation_cluster
 ==================  ==========================================================  =====================
 """
@@ -132,6 +132,7 @@ def optimize(
     fallback: Sequence[str] = DEFAULT_FALLBACK,
     risk_free_rate: float = 0.0,
     optimal_ordering: bool = False,
+    hrp_bounds: str = "bisection",
     within_engine: str = "inverse_volatility",
     across_engine: str = "risk_parity",
 ) -> AllocationResult:
@@ -139,7 +140,7 @@ def optimize(
 
     `cov` is an annualised covariance (e.g. from `kernels.covariance.covariance`); `mu` annualised
     expected returns (needed by max_sharpe); `clusters` maps cluster ids to symbols (needed by the
-    cluster engine and by cluster caps). `linkage`/`optimal_ordering` configure HRP;
+    cluster engine and by cluster caps). `linkage`/`optimal_ordering`/`hrp_bounds` configure HRP;
     `within_engine`/`across_engine` the cluster engine. Raises `ParamValidationError` for unknown
     engines, missing inputs and infeasible bounds (before any solve) and `AllocationFailedError`
     only when every engine of the chain failed.
@@ -155,6 +156,7 @@ def optimize(
         risk_free_rate=float(risk_free_rate),
         linkage=linkage,
         optimal_ordering=optimal_ordering,
+        hrp_bounds=hrp_bounds,
         within_engine=within_engine,
         across_engine=across_engine,
     )

@@ -14,13 +14,19 @@ Formulation notes (measured in `bench/allocation_kernels.py`):
   add the assets that break them and solve again. The result is the optimum of the full problem to
   solver tolerance, not an approximation; when the working set would exceed half the universe the
   full problem is solved directly.
+* Maximum Sharpe is the same kind of problem after the usual change of variables (y = kappa w,
+  see `solve_max_sharpe`): minimise y'Cy over a cone. It uses the same working-set method: the
+  long-only tangency portfolio also holds few assets, the assets outside the subset sit at 0, and
+  their reduced costs come from the subproblem's duals (return, budget and cluster-cap rows).
+  The full problem took 0.85-1.3 s at N = 1000 (CLARABEL's dense KKT system); the working set
+  solves it in a small fraction of that, to the same optimum.
 * CLARABEL runs single-threaded so that results are bitwise reproducible.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 import cvxpy as cp
@@ -106,19 +112,17 @@ def _min_variance_subproblem(
     return full, status, budget_dual, cap_duals
 
 
-def _initial_working_set(cov: np.ndarray, constraints: ConstraintSet) -> np.ndarray:
-    """Assets most likely to be held: lowest marginal risk at the inverse-variance portfolio.
+def _initial_working_set(badness: np.ndarray, constraints: ConstraintSet) -> np.ndarray:
+    """Assets most likely to be held: the lowest `badness` (e.g. marginal risk).
 
     With cluster caps, each cluster also contributes its best ceil(1 / max_weight) assets, which is
     enough for the subproblem to reach every cluster's full capacity (so it is feasible whenever the
     full problem is).
     """
-    n_assets = cov.shape[0]
-    inverse_variance = 1.0 / np.diag(cov)
-    marginal_risk = cov @ (inverse_variance / inverse_variance.sum())
+    n_assets = badness.shape[0]
     per_cluster = math.ceil(1.0 / float(constraints.upper.min()))
     size = min(n_assets, max(64, 4 * per_cluster))
-    ranking = np.lexsort((np.arange(n_assets), marginal_risk))
+    ranking = np.lexsort((np.arange(n_assets), badness))
     chosen = np.zeros(n_assets, dtype=bool)
     chosen[ranking[:size]] = True
     if constraints.cluster_codes is not None:
@@ -132,6 +136,34 @@ def _initial_working_set(cov: np.ndarray, constraints: ConstraintSet) -> np.ndar
     return np.flatnonzero(chosen)
 
 
+def _grow_working_set(
+    n_assets: int,
+    active: np.ndarray,
+    solve_on: Callable[[np.ndarray], tuple[np.ndarray, str, np.ndarray | None]],
+) -> tuple[np.ndarray, str]:
+    """Solve on `active`, add the outside assets whose reduced cost is negative, repeat.
+
+    `solve_on(subset)` returns the full solution vector (0 or the lower bound outside the
+    subset), the solver status and every asset's reduced cost (None when the duals are missing:
+    then the whole problem is solved). Past half the universe the whole problem is solved too.
+    """
+    everything = np.arange(n_assets)
+    while True:
+        if 2 * active.size > n_assets:
+            solution, status, _ = solve_on(everything)
+            return solution, status
+        solution, status, reduced_cost = solve_on(active)
+        if reduced_cost is None:
+            active = everything
+            continue
+        outside = np.ones(n_assets, dtype=bool)
+        outside[active] = False
+        violators = np.flatnonzero(outside & (reduced_cost < 0.0))
+        if violators.size == 0:
+            return solution, status
+        active = np.union1d(active, violators)
+
+
 def solve_min_variance(problem: AllocationProblem) -> EngineSolution:
     """Long-only (or bounded) minimum-variance portfolio: min w'Cw s.t. sum w = 1 and the bounds.
 
@@ -139,28 +171,65 @@ def solve_min_variance(problem: AllocationProblem) -> EngineSolution:
     """
     cov, constraints = problem.cov, problem.constraints
     n_assets = problem.n_assets
-    if n_assets < WORKING_SET_MIN_ASSETS:
-        weights, status, _, _ = _min_variance_subproblem(cov, constraints, np.arange(n_assets))
-        return finish_solver_weights(weights, constraints, "min_variance", status)
-    active = _initial_working_set(cov, constraints)
-    while True:
-        if 2 * active.size > n_assets:
-            weights, status, _, _ = _min_variance_subproblem(cov, constraints, np.arange(n_assets))
-            return finish_solver_weights(weights, constraints, "min_variance", status)
+
+    def solve_on(active: np.ndarray) -> tuple[np.ndarray, str, np.ndarray | None]:
         weights, status, budget_dual, cap_duals = _min_variance_subproblem(cov, constraints, active)
         if not np.isfinite(budget_dual):
-            # Without duals the KKT check cannot certify the subset: solve everything instead.
-            active = np.arange(n_assets)
-            continue
-        gradient = 2.0 * (cov @ weights)
-        reduced_cost = gradient + budget_dual + cap_duals
+            return weights, status, None
+        reduced_cost = 2.0 * (cov @ weights) + budget_dual + cap_duals
         scale = max(abs(budget_dual), 2.0 * float(weights @ (cov @ weights)))
-        outside = np.ones(n_assets, dtype=bool)
-        outside[active] = False
-        violators = np.flatnonzero(outside & (reduced_cost < -1e-6 * scale))
-        if violators.size == 0:
-            return finish_solver_weights(weights, constraints, "min_variance", status)
-        active = np.union1d(active, violators)
+        return weights, status, reduced_cost + 1e-6 * scale  # a violation must exceed the solver's noise
+
+    if n_assets < WORKING_SET_MIN_ASSETS:
+        weights, status, _ = solve_on(np.arange(n_assets))
+    else:
+        inverse_variance = 1.0 / np.diag(cov)
+        marginal_risk = cov @ (inverse_variance / inverse_variance.sum())
+        weights, status = _grow_working_set(n_assets, _initial_working_set(marginal_risk, constraints), solve_on)
+    return finish_solver_weights(weights, constraints, "min_variance", status)
+
+
+def _max_sharpe_subproblem(
+    cov: np.ndarray, excess: np.ndarray, constraints: ConstraintSet, active: np.ndarray
+) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """The homogenised tangency problem over the assets in `active` (the others at 0): scaled
+    weights y, the solver status, and every asset's reduced cost from the duals."""
+    n_assets = cov.shape[0]
+    scaled = cp.Variable(active.size)
+    # kappa as its own variable keeps y_i <= u kappa at two non-zeros a row; writing sum(y) in
+    # every row instead makes the constraint matrix dense (N x N) and the solve several times slower.
+    kappa = cp.Variable()
+    earns = excess[active] @ scaled == 1.0
+    budget = cp.sum(scaled) == kappa
+    constraint_list = [earns, budget, kappa >= 0]
+    lower, upper = constraints.lower[active], constraints.upper[active]
+    constraint_list.append(scaled >= lower * kappa if np.any(lower != 0) else scaled >= 0)
+    if np.any(upper < 1.0) or np.any(lower < 0):
+        constraint_list.append(scaled <= upper * kappa)
+    capped = capped_cluster_rows(constraints)
+    cap_constraint = None
+    if capped is not None:
+        membership, caps = capped
+        cap_constraint = membership[:, active] @ scaled <= caps * kappa
+        constraint_list.append(cap_constraint)
+    status = solve_with_clarabel(
+        cp.Problem(cp.Minimize(cp.quad_form(scaled, cp.psd_wrap(cov[np.ix_(active, active)]))), constraint_list),
+        "max_sharpe",
+    )
+    full = np.zeros(n_assets)
+    full[active] = scaled.value
+    if earns.dual_value is None or budget.dual_value is None:
+        return full, status, None
+    # stationarity in an outside y_i (held at its bound 0): 2 (C y)_i + a e_i + b + pi_c(i) >= 0,
+    # with a, b the duals of the return and budget rows and pi those of the cluster caps
+    cap_duals = np.zeros(n_assets)
+    if cap_constraint is not None and capped is not None and cap_constraint.dual_value is not None:
+        cap_duals = capped[0].T @ np.maximum(np.asarray(cap_constraint.dual_value, dtype=float), 0.0)
+    earns_dual, budget_dual = float(earns.dual_value), float(budget.dual_value)
+    gradient = 2.0 * (cov @ full)
+    reduced_cost = gradient + earns_dual * excess + budget_dual + cap_duals
+    scale = max(float(np.abs(gradient).max()), abs(earns_dual) * float(np.abs(excess).max()), abs(budget_dual))
+    return full, status, reduced_cost + 1e-6 * scale
 
 
 def solve_max_sharpe(problem: AllocationProblem) -> EngineSolution:
@@ -169,14 +238,16 @@ def solve_max_sharpe(problem: AllocationProblem) -> EngineSolution:
     Standard convex reformulation (Cornuejols & Tutuncu 2007, section 8.2): with y = kappa * w and
     kappa = sum(y) >= 0, minimise y'Cy s.t. (mu - rf)'y = 1; bounds become homogeneous,
     lower * kappa <= y_i <= upper * kappa and cluster sums <= cap * kappa; then w = y / sum(y).
-    Infeasible when no feasible portfolio has positive excess return (e.g. long-only with every
-    mu <= rf); that raises `AllocationSolveError` so `optimize` can fall back.
+    A minimum-variance problem in y, solved by the same working-set method for large long-only
+    universes (module docstring). Infeasible when no feasible portfolio has positive excess
+    return (e.g. long-only with every mu <= rf); that raises `AllocationSolveError` so `optimize`
+    can fall back.
     """
     if problem.mu is None:
         raise AllocationSolveError("max_sharpe", "expected returns (mu) are required", status="missing_input")
     risk_free_rate = float(problem.options.get("risk_free_rate", 0.0))
     excess = problem.mu - risk_free_rate
-    constraints = problem.constraints
+    cov, constraints = problem.cov, problem.constraints
     if np.all(constraints.lower >= 0) and not np.any(excess > 0):
         raise AllocationSolveError(
             "max_sharpe",
@@ -184,28 +255,22 @@ def solve_max_sharpe(problem: AllocationProblem) -> EngineSolution:
             "does not exist for a long-only portfolio",
             status="infeasible",
         )
-    scaled = cp.Variable(problem.n_assets)
-    # kappa as its own variable keeps y_i <= u kappa at two non-zeros a row; writing sum(y) in
-    # every row instead makes the constraint matrix dense (N x N) and the solve several times slower.
-    kappa = cp.Variable()
-    constraint_list = [excess @ scaled == 1.0, cp.sum(scaled) == kappa, kappa >= 0]
-    if np.any(constraints.lower != 0):
-        constraint_list.append(scaled >= constraints.lower * kappa)
+
+    def solve_on(active: np.ndarray) -> tuple[np.ndarray, str, np.ndarray | None]:
+        return _max_sharpe_subproblem(cov, excess, constraints, active)
+
+    n_assets = problem.n_assets
+    # Outside assets sit at 0, their bound, only when no floor is above 0.
+    if n_assets < WORKING_SET_MIN_ASSETS or np.any(constraints.lower != 0):
+        scaled, status, _ = solve_on(np.arange(n_assets))
     else:
-        constraint_list.append(scaled >= 0)
-    if np.any(constraints.upper < 1.0) or np.any(constraints.lower < 0):
-        constraint_list.append(scaled <= constraints.upper * kappa)
-    capped = capped_cluster_rows(constraints)
-    if capped is not None:
-        membership, caps = capped
-        constraint_list.append(membership @ scaled <= caps * kappa)
-    status = solve_with_clarabel(
-        cp.Problem(cp.Minimize(cp.quad_form(scaled, cp.psd_wrap(problem.cov))), constraint_list), "max_sharpe"
-    )
-    total = float(np.sum(scaled.value))
+        # the likeliest holdings: the best Sharpe ratios on their own
+        sharpe = excess / np.sqrt(np.diag(cov))
+        scaled, status = _grow_working_set(n_assets, _initial_working_set(-sharpe, constraints), solve_on)
+    total = float(np.sum(scaled))
     if not total > 0:
         raise AllocationSolveError("max_sharpe", f"homogenised solution has sum(y) = {total}", status=status)
-    return finish_solver_weights(np.asarray(scaled.value) / total, constraints, "max_sharpe", status)
+    return finish_solver_weights(scaled / total, constraints, "max_sharpe", status)
 
 
 def min_variance(

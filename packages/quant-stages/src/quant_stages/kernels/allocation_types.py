@@ -1,8 +1,16 @@
 """Types shared by the allocation engines: the validated problem, an engine's answer, the errors.
 
-Every engine works on an `AllocationProblem`: symbols sorted, covariance as a float64 array in that
-order, bounds already resolved (and found feasible). Sorting here is what makes every engine's
-result independent of the order of the input columns.
+Every engine works on an `AllocationProblem`: symbols in a canonical order, covariance as a float64
+array in that order, bounds already resolved (and found feasible).
+
+The canonical order depends on the data, never on the symbols' names or the order of the input
+columns (`canonical_order`): by variance, ties by expected return, then by the sorted values of the
+covariance row. Sorting by symbol would make the input order irrelevant but not the names: an
+engine whose answer depends on the order it reads the assets in (HRP: the dendrogram's leaf order
+and the bisection's halves; a solver's rounding) would give other weights to the same assets once
+renamed. With a data-defined order every engine is exactly invariant to a permutation of the
+assets (same weights, bit for bit, whatever their names and column order); only assets identical
+in every number are ordered by symbol, among themselves.
 """
 
 from __future__ import annotations
@@ -73,7 +81,9 @@ class AllocationProblem:
         return np.sqrt(np.diag(self.cov))
 
     def series(self, values: np.ndarray) -> pd.Series:
-        return pd.Series(values, index=pd.Index(list(self.symbols), name="symbol"), name="weight", dtype="float64")
+        """`values` (in the problem's order) as a Series indexed by symbol, sorted."""
+        series = pd.Series(values, index=pd.Index(list(self.symbols), name="symbol"), name="weight", dtype="float64")
+        return series.sort_index()
 
 
 def validated_covariance(cov: pd.DataFrame) -> tuple[tuple[str, ...], np.ndarray]:
@@ -150,6 +160,28 @@ def validated_expected_returns(mu: pd.Series | None, symbols: tuple[str, ...]) -
     return values
 
 
+def canonical_order(matrix: np.ndarray, mu: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the assets (rows of `matrix`, given in symbol order) in an order defined by
+    the data alone: variance, then expected return, then the covariance row's sorted values;
+    assets equal in all of them keep their symbol order. Exact comparisons only (no sums whose
+    rounding would depend on the order), so a permuted input gives the permuted order."""
+    variances = np.diag(matrix)
+    keys = [variances] if mu is None else [mu, variances]  # np.lexsort: the last key is primary
+    order = np.lexsort(keys)  # stable: full ties keep the symbol order
+    primary = np.column_stack([k[order] for k in keys])
+    tied = np.concatenate(([False], np.all(primary[1:] == primary[:-1], axis=1)))
+    if not tied.any():
+        return order
+    starts = np.flatnonzero(~tied)
+    ends = np.append(starts[1:], len(order))
+    for start, end in zip(starts, ends, strict=True):
+        if end - start > 1:
+            group = order[start:end]
+            rows = np.sort(matrix[group], axis=1)
+            order[start:end] = group[np.lexsort(rows.T[::-1])]
+    return order
+
+
 def build_problem(
     cov: pd.DataFrame,
     bounds: WeightBounds,
@@ -159,7 +191,10 @@ def build_problem(
     **options: Any,
 ) -> AllocationProblem:
     """Validate the inputs and resolve the bounds (raising on infeasible bounds) into a problem."""
-    symbols, matrix = validated_covariance(cov)
+    sorted_symbols, sorted_matrix = validated_covariance(cov)
+    order = canonical_order(sorted_matrix, validated_expected_returns(mu, sorted_symbols))
+    symbols = tuple(sorted_symbols[i] for i in order)
+    matrix = np.ascontiguousarray(sorted_matrix[np.ix_(order, order)])
     normalised_clusters = None
     if clusters is not None:
         normalised_clusters = {cluster_id: [str(s) for s in members] for cluster_id, members in clusters.items()}

@@ -20,6 +20,11 @@ not trade. Nothing is filled.
   -1e-12 times the largest, it is replaced by the nearest valid covariance with the same variances:
   the correlation matrix is projected to the nearest correlation matrix (Higham 2002, alternating
   projections with Dykstra's correction, Frobenius norm), then rescaled by the volatilities.
+  Without missing values there is nothing to check: the sample covariance is a Gram matrix
+  (Y'Y / (T - 1)), PSD by construction, and Ledoit-Wolf mixes it with a constant-correlation
+  target whose mean correlation is >= -1 / (N - 1), PSD too. Skipping the check matters when
+  N > T: the matrix is then singular, a Cholesky factorisation fails and the eigenvalue check
+  (O(N^3)) would cost more than the covariance itself.
 * Annualisation by calendar: an asset traded `ppy_i` periods a year (e.g. 365 for crypto, 252 for
   equities on weekdays) has annual variance ppy_i s_ii; a covariance is scaled by
   sqrt(ppy_i ppy_j), which keeps the annualised correlation equal to the per-period one. For a pair
@@ -289,7 +294,8 @@ def covariance(
     if method == "ledoit_wolf":
         intensity = ledoit_wolf_constant_correlation_intensity(values, counts, products)
         cov = intensity * constant_correlation_target(cov) + (1.0 - intensity) * cov
-    cov, _ = repair_to_psd(cov)
+    if np.isnan(values).any():  # complete data gives a PSD matrix by construction (module docs)
+        cov, _ = repair_to_psd(cov)
     scale = np.sqrt(annual)
     annualised = cov * np.outer(scale, scale)
     annualised = 0.5 * (annualised + annualised.T)

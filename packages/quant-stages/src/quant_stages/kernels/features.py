@@ -27,6 +27,10 @@ Features (all float64, one row per symbol, sorted by symbol):
 - ``liquidity``: log10(1 + value traded). The ``1 +`` keeps a zero value traded finite (0) instead
   of -inf; for any realistic traded value (>= 1e3) it equals log10(value traded) to within 5e-4.
 - ``history``: number of valid observations.
+- ``coverage``, ``stale``: point-in-time coverage (observations / rows of the asset's calendar
+  from its first observation to the last row given) and staleness (rows of its calendar since
+  its last observation), see `quant_stages.data.returns.point_in_time_coverage`; the calendar is
+  seven-day where `periods_per_year` is 365, weekday otherwise.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from scipy.special import gammaln
 
 from quant_core.errors import DataValidationError, ParamValidationError
 
+from quant_stages.data.returns import SEVEN_DAY_PERIODS, point_in_time_coverage
 from quant_stages.kernels.checks import is_int, is_number
 
 FEATURE_COLUMNS: Final[tuple[str, ...]] = (
@@ -55,6 +60,8 @@ FEATURE_COLUMNS: Final[tuple[str, ...]] = (
     "cvar",
     "liquidity",
     "history",
+    "coverage",
+    "stale",
 )
 
 #: Largest permutation-entropy order accepted: the counts table has order! bins per asset, and
@@ -492,6 +499,7 @@ def compute_features(
             rule="non_negative_finite",
         )
 
+    calendar = point_in_time_coverage(pd.DataFrame(values, columns=symbols), periods == SEVEN_DAY_PERIODS)
     compacted, counts = compact_observations(values)
     valid = _valid_rows(compacted.shape[0], counts)
     moments = _moments(compacted, valid, counts)
@@ -506,5 +514,7 @@ def compute_features(
         "cvar": expected_shortfall(compacted, counts, level=float(cvar_level)),
         "liquidity": np.log10(1.0 + traded),
         "history": counts.astype(np.float64),
+        "coverage": calendar["coverage"].to_numpy(),
+        "stale": calendar["stale"].to_numpy(),
     }
     return pd.DataFrame(columns, index=pd.Index(symbols, name="symbol"), columns=list(FEATURE_COLUMNS))

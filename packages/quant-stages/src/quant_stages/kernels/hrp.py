@@ -17,7 +17,15 @@ sum_{i,j in [a,b)} M_ij / (sum_{i in [a,b)} 1/d_i)^2, because the block's invers
 are (1/d_i) / sum(1/d). With row prefix sums of M computed once (O(N^2)), every block's double sum
 is a sum over its rows of two prefix lookups, so each of the ~log2(N) levels costs O(N).
 
-Bounds are applied afterwards with `constraints.project_to_constraints`.
+Bounds (`hrp_bounds`, default "bisection") are applied inside the bisection, as skfolio and
+Riskfolio-Lib do: each split factor is clamped so that each half's total stays within the sum of
+its members' min and max weights, alpha = min(sum(max_L) / P, max(sum(min_L) / P, alpha)), then
+1 - alpha likewise for the right half (P the parent's weight). The split keeps the cluster logic
+of the tree: a capped cluster passes its excess to its sibling cluster, not to every asset in
+proportion. When the bounds are feasible this meets them exactly (the two clamps' intervals
+intersect at every node). Cluster caps, which the tree knows nothing of, are then met by
+`constraints.project_to_constraints`. "projection" keeps the earlier rule: unbounded bisection,
+then the projection.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from .allocation_types import AllocationProblem, EngineSolution, build_problem
 from .constraints import ClusterMap, WeightBounds, project_to_constraints
 
 LINKAGE_METHODS = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
+#: Where HRP meets per-asset bounds: inside the bisection (as skfolio, Riskfolio) or by projection.
+HRP_BOUND_RULES = ("bisection", "projection")
 
 
 def correlation_distance_from_covariance(cov: np.ndarray) -> np.ndarray:
@@ -68,8 +78,12 @@ def _segment_positions(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray
     return starts[segment] + offsets, segment
 
 
-def recursive_bisection(ordered_cov: np.ndarray) -> np.ndarray:
-    """HRP weights (step 3) for a covariance already in quasi-diagonal order; sums to 1."""
+def recursive_bisection(
+    ordered_cov: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None
+) -> np.ndarray:
+    """HRP weights (step 3) for a covariance already in quasi-diagonal order; sums to 1.
+
+    `lower`/`upper` (per asset, in the same order) clamp every split (see the module docstring)."""
     n_assets = ordered_cov.shape[0]
     variances = np.diag(ordered_cov)
     inverse_variance = 1.0 / variances
@@ -85,6 +99,10 @@ def recursive_bisection(ordered_cov: np.ndarray) -> np.ndarray:
         weight_total = inverse_variance_prefix[ends] - inverse_variance_prefix[starts]
         return double_sum / (weight_total * weight_total)
 
+    bounded = lower is not None and upper is not None
+    if bounded:
+        lower_prefix = np.concatenate(([0.0], np.cumsum(lower)))
+        upper_prefix = np.concatenate(([0.0], np.cumsum(upper)))
     weights = np.ones(n_assets)
     starts, ends = (np.array([0]), np.array([n_assets])) if n_assets > 1 else (np.array([], dtype=np.int64),) * 2
     while starts.size:
@@ -92,6 +110,12 @@ def recursive_bisection(ordered_cov: np.ndarray) -> np.ndarray:
         left_variance = block_variances(starts, middles)
         right_variance = block_variances(middles, ends)
         alpha = 1.0 - left_variance / (left_variance + right_variance)
+        if bounded:
+            parent = weights[starts]  # every member of a block carries its block's weight so far
+            left_min, left_max = (p[middles] - p[starts] for p in (lower_prefix, upper_prefix))
+            right_min, right_max = (p[ends] - p[middles] for p in (lower_prefix, upper_prefix))
+            alpha = np.minimum(left_max / parent, np.maximum(left_min / parent, alpha))
+            alpha = 1.0 - np.minimum(right_max / parent, np.maximum(right_min / parent, 1.0 - alpha))
         child_starts = np.concatenate((starts, middles))
         child_ends = np.concatenate((middles, ends))
         factors = np.concatenate((alpha, 1.0 - alpha))
@@ -99,19 +123,30 @@ def recursive_bisection(ordered_cov: np.ndarray) -> np.ndarray:
         weights[positions] *= factors[segment]
         splittable = child_ends - child_starts > 1
         starts, ends = child_starts[splittable], child_ends[splittable]
-    return weights / weights.sum()
+    # the clamped splits keep the total at 1 exactly in exact arithmetic; dividing would move a
+    # weight clamped to its bound off it by rounding
+    return weights if bounded else weights / weights.sum()
 
 
 def solve_hrp(problem: AllocationProblem) -> EngineSolution:
-    """HRP weights in the problem's symbol order, projected onto the bounds."""
+    """HRP weights in the problem's order, within the bounds (see the module docstring)."""
     method = str(problem.options.get("linkage", "ward"))
     optimal_ordering = bool(problem.options.get("optimal_ordering", False))
+    rule = str(problem.options.get("hrp_bounds", "bisection"))
+    if rule not in HRP_BOUND_RULES:
+        raise ParamValidationError(
+            f"unknown hrp_bounds {rule!r}; choose one of {list(HRP_BOUND_RULES)}",
+            param="hrp_bounds", value=rule, rule="hrp_bounds",
+        )
+    constraints = problem.constraints
     order = quasi_diagonal_order(problem.cov, method, optimal_ordering)
+    in_bisection = rule == "bisection" and not constraints.is_unconstrained_long_only
+    bounds = (constraints.lower[order], constraints.upper[order]) if in_bisection else (None, None)
     weights = np.empty(problem.n_assets)
-    weights[order] = recursive_bisection(problem.cov[np.ix_(order, order)])
-    if problem.constraints.is_unconstrained_long_only:
+    weights[order] = recursive_bisection(problem.cov[np.ix_(order, order)], *bounds)
+    if constraints.is_unconstrained_long_only or (in_bisection and not constraints.has_cluster_caps):
         return EngineSolution(weights, "closed_form")
-    return EngineSolution(project_to_constraints(weights, problem.constraints), "closed_form")
+    return EngineSolution(project_to_constraints(weights, constraints), "closed_form")
 
 
 def hierarchical_risk_parity(
@@ -121,9 +156,11 @@ def hierarchical_risk_parity(
     clusters: ClusterMap | None = None,
     linkage_method: str = "ward",
     optimal_ordering: bool = False,
+    hrp_bounds: str = "bisection",
 ) -> pd.Series:
     """HRP weights for `cov` within `bounds` (see the module docstring for the method)."""
     problem = build_problem(
-        cov, bounds or WeightBounds(), clusters=clusters, linkage=linkage_method, optimal_ordering=optimal_ordering
+        cov, bounds or WeightBounds(), clusters=clusters, linkage=linkage_method, optimal_ordering=optimal_ordering,
+        hrp_bounds=hrp_bounds,
     )
     return problem.series(solve_hrp(problem).weights)

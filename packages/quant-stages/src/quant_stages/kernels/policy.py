@@ -35,6 +35,8 @@ VETO_REASONS: Final[tuple[str, ...]] = (
     "kurtosis",
     "volatility",
     "history",
+    "coverage",
+    "stale",
     "friction",
     "missing_score",
 )
@@ -47,6 +49,8 @@ _FEATURE_RULES: Final[tuple[tuple[str, str, str, bool], ...]] = (
     ("kurtosis", "max_kurtosis", "kurtosis", False),
     ("volatility", "max_volatility", "volatility", False),
     ("history", "min_history", "history", True),
+    ("coverage", "min_coverage", "coverage", True),
+    ("stale", "max_stale", "stale", False),
 )
 
 _DIRECTION_SIGNS: Final[Mapping[object, int]] = {"long": 1, "short": -1, 1: 1, -1: -1}
@@ -62,6 +66,8 @@ class PolicyThresholds:
     max_kurtosis: float | None = None
     max_volatility: float | None = None
     min_history: float | None = None
+    min_coverage: float | None = None
+    max_stale: float | None = None
     min_friction_margin: float | None = None
 
     def __post_init__(self) -> None:

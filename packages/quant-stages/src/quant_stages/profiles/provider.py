@@ -13,15 +13,13 @@ from typing import Any
 
 from pydantic import ValidationError
 from quant_core.context import SleeveSpec
-from quant_core.errors import DataValidationError, DatasetNotFoundError, ParamValidationError, close_matches
+from quant_core.errors import DataValidationError, DatasetNotFoundError, close_matches
 from quant_core.home import QuantHome
-from quant_core.params import ParamsValidator
 from quant_core.profiles import ResolvedProfile
 
-from quant_stages.datasets import find_dataset
+from quant_stages.data.text import read_text_file
 from quant_stages.profiles.schema import ProfileFile
 from quant_stages.stages import STAGE_CLASSES
-from quant_stages.stages.source import DEFAULT_DATASET, SourceParams
 
 DATA_STAGES = ("discovery.universe", "selection.ingestion")
 BUILTIN_PACKAGE = "quant_stages.profiles.builtin"
@@ -75,9 +73,11 @@ DATA_KEYS = {"dataset": "dataset", "dataset_params": "params", "candidates_path"
 
 def _validate_data_binding(source: str, stage_id: str, params: dict[str, Any]) -> None:
     """The [data] table as bound to a data stage: an error names the [data] key it came from
-    (or the stage's own key), and the dataset's params are checked against the dataset's schema."""
+    (or the stage's own key); the stage's params check the dataset's params (`SourceParams`)."""
     try:
-        checked = STAGE_CLASSES[stage_id].Params.model_validate(params)
+        STAGE_CLASSES[stage_id].Params.model_validate(params)
+    except DatasetNotFoundError as exc:
+        raise _error(source, f"key 'data.dataset': {exc}", "unknown-dataset") from None
     except ValidationError as exc:
         loc = exc.errors()[0]["loc"]
         if loc and loc[0] in DATA_KEYS:
@@ -86,18 +86,6 @@ def _validate_data_binding(source: str, stage_id: str, params: dict[str, Any]) -
             path = _key_path("stages", stage_id, *loc)
         message, rule = _validation_message(exc, path=path)
         raise _error(source, message, rule) from None
-    if not isinstance(checked, SourceParams) or checked.uses_files:
-        return
-    name = checked.dataset or DEFAULT_DATASET
-    try:
-        dataset = find_dataset(name)
-    except DatasetNotFoundError as exc:
-        raise _error(source, f"key 'data.dataset': {exc}", "unknown-dataset") from None
-    try:
-        ParamsValidator(dataset.params_schema, owner=f"dataset {name}").validate(checked.dataset_params)
-    except ParamValidationError as exc:
-        path = _key_path("data", "params", *(exc.param.split(".") if exc.param else ()))
-        raise _error(source, f"key {path!r}: {exc}", exc.rule or "invalid-value") from None
 
 
 def _absolute(path: str | None, base: Path) -> str | None:
@@ -165,10 +153,9 @@ def parse_profile(text: str, source: str, default_name: str, base_dir: Path) -> 
 
 def load_profile_file(path: str | Path) -> ResolvedProfile:
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _error(str(file), "profile file not found", "missing-file") from None
+    if not file.exists():
+        raise _error(str(file), "profile file not found", "missing-file")
+    text = read_text_file(file)
     return parse_profile(text, str(file), file.stem, file.parent.resolve())
 
 

@@ -23,14 +23,15 @@ class Features(Stage[SelectionContext]):
     """Per asset: momentum (annualised mean), volatility, permutation entropy (Bandt & Pompe 2002,
     order 5, normalised), Kaufman efficiency ratio (Kaufman 1995), Hurst exponent by rescaled range
     (Hurst 1951, Anis-Lloyd corrected), skew, excess kurtosis, CVaR at 5% (Rockafellar & Uryasev
-    2000), a liquidity score from value traded and the history length.
+    2000), a liquidity score from value traded, the history length, and the point-in-time coverage
+    and staleness of its calendar as of the last date given (the universe rules of the policy).
 
     Each asset is annualised by its own calendar (365 for assets that trade every day, 252
     otherwise) and uses only its own observations: gaps are skipped, never zero-filled.
     """
 
     id = "selection.features"
-    version = "1"
+    version = "2"  # 2: coverage and stale columns
     tags = ("selection",)
     context_type = SelectionContext
     Params = FeaturesParams

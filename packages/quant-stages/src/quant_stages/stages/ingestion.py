@@ -11,21 +11,23 @@ from quant_stages.stages.source import SourceParams, file_digests, load_source
 
 
 class IngestionParams(SourceParams):
-    min_coverage: float = Field(default=0.9, ge=0.0, le=1.0, description="drop assets with fewer observations on their own calendar")
     start: str | None = Field(default=None, description="first date kept (ISO, UTC)")
     end: str | None = Field(default=None, description="last date kept (ISO, UTC)")
 
 
 class Ingestion(Stage[SelectionContext]):
     """Load candidates and the returns matrix, validate both against the data contracts, reconcile
-    them, drop assets below the coverage threshold, and store both as artifacts.
+    them, drop columns without a single observation, and store both as artifacts.
 
-    When the context already holds a screened pool (`discovery.universe`), that pool is the
-    candidate list. Every dropped symbol is written to the audit trail with its reason.
+    No rule that needs the whole sample decides the universe here: coverage, listing age,
+    staleness and liquidity are vetoes of `selection.policy`, computed from the rows it is given,
+    so the walk-forward backtest applies them to each train window alone (a point-in-time
+    universe). When the context already holds a screened pool (`discovery.universe`), that pool
+    is the candidate list. Every dropped symbol is written to the audit trail with its reason.
     """
 
     id = "selection.ingestion"
-    version = "1"
+    version = "2"  # 2: no whole-sample coverage rule (moved to the policy, per window)
     tags = ("selection", "data")
     context_type = SelectionContext
     Params = IngestionParams
@@ -38,7 +40,7 @@ class Ingestion(Stage[SelectionContext]):
         return file_digests(self.params.candidates_path, self.params.returns_path)
 
     def execute(self, context: SelectionContext) -> SelectionContext:
-        from quant_stages.data.returns import coverage_filter, reconcile, validate_returns
+        from quant_stages.data.returns import drop_unobserved, reconcile, validate_returns
         from quant_stages.frames import put_frame
 
         p = self.params
@@ -61,14 +63,15 @@ class Ingestion(Stage[SelectionContext]):
                          f"and {len(report.returns_without_candidate)} returns column(s) without a candidate"),
                 data=report.to_dict(),
             ))
-        returns, dropped = coverage_filter(returns, p.min_coverage)
+        returns, dropped = drop_unobserved(returns)
         if dropped:
             events.append(AuditEvent(
-                stage_id=self.SPEC.id, level="warning", code="low-coverage",
-                message=f"dropped {len(dropped)} asset(s) below min_coverage {p.min_coverage:g}",
+                stage_id=self.SPEC.id, level="warning", code="no-observations",
+                message=f"dropped {len(dropped)} asset(s) without a single observation",
                 data={"dropped": dropped},
             ))
-            candidates = [c for c in candidates if c.symbol not in dropped]
+            gone = set(dropped)
+            candidates = [c for c in candidates if c.symbol not in gone]
         pool = self.artifacts.put_json(candidates_to_records(candidates))
         matrix = put_frame(self.artifacts, returns)
         events.append(AuditEvent(

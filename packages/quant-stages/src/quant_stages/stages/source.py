@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from quant_core.errors import DataValidationError
+from quant_core.errors import DataValidationError, ParamValidationError
+from quant_core.params import ParamsValidator
 from quant_core.stage import StageParams
 
 
@@ -28,6 +29,26 @@ class SourceParams(StageParams):
     returns_path: str | None = Field(default=None, description="returns matrix, Parquet or CSV")
     max_abs_return: float = Field(default=1.0, gt=0, description="reject |r| above this")
     assume_utc: bool = Field(default=False, description="read naive dates as UTC")
+
+    @model_validator(mode="after")
+    def _dataset_accepts_its_params(self) -> SourceParams:
+        """The dataset's own parameter schema, checked now: a refused `dataset_params` is a
+        parameter error before a run starts, not a failed stage after it wrote its record. An
+        unknown dataset is a `DatasetNotFoundError` (not a pydantic error: it passes through)."""
+        if self.uses_files:
+            return self
+        from quant_stages.datasets import find_dataset
+
+        name = self.dataset or DEFAULT_DATASET
+        try:
+            ParamsValidator(find_dataset(name).params_schema, owner=f"dataset {name}").validate(self.dataset_params)
+        except ParamValidationError as exc:
+            location = ("dataset_params", *(exc.param.split(".") if exc.param else ()))
+            raise ValidationError.from_exception_data(
+                "SourceParams",
+                [InitErrorDetails(type=PydanticCustomError(exc.rule or "dataset_params", "{message}", {"message": str(exc)}), loc=location, input=exc.value)],
+            ) from None
+        return self
 
     @model_validator(mode="after")
     def _one_source(self) -> SourceParams:

@@ -1,0 +1,28 @@
+"""Fixtures of the operations tests (helpers in ops_support.py)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)
+
+from ops_support import OtlpReceiver, write_tiny_profiles  # noqa: E402
+
+
+@pytest.fixture
+def tiny_home(tmp_path: Path) -> Path:
+    return write_tiny_profiles(tmp_path / "home")
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    pytest.importorskip("opentelemetry.proto", reason="needs quant-core[otlp]")
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()
