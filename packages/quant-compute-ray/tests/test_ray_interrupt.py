@@ -105,6 +105,9 @@ def _driver(tmp_path: Path, ray_address: str, mode: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(script), str(tmp_path / "home"), str(tmp_path / "held"), mode],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
+        # The test sends SIGINT as a user's Ctrl-C: the driver must not inherit an ignored SIGINT
+        # (a test run started in the background without job control ignores it).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -216,6 +216,9 @@ def run_child(
     done = subprocess.run(
         [sys.executable, str(CHILD), json.dumps(spec)], capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
         env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+        # A test sends the child SIGINT as a user's Ctrl-C: it must not inherit an ignored SIGINT
+        # (a test run started in the background without job control ignores it).
+        preexec_fn=_default_sigint,
     )
     expected = -signal.SIGKILL if expect_killed else expect_exit
     if expected is not None:
@@ -258,3 +261,7 @@ def output_hashes(sdk: QuantSDK, run_id: str, sleeves: list[str]) -> dict[str, s
 def meta_context_data(context: MetaContext) -> str:
     """A meta run's final context as canonical JSON, run ids aside (what must be bit-identical)."""
     return json.dumps(context.cache_view(), sort_keys=True)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
