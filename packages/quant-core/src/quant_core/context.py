@@ -81,11 +81,13 @@ class SelectionContext(RunContext):
     features: ArtifactRef | None = None
     scores: ArtifactRef | None = None
     # Collections that grow with the universe: inline while small, else a SpilledCollection.
-    clusters: dict[str, list[str]] | SpilledCollection = Field(default_factory=dict)
-    vetoes: dict[str, list[str]] | SpilledCollection = Field(default_factory=dict)
-    winners: list[str] | SpilledCollection = Field(default_factory=list)
-    strategy_atoms: list[dict[str, JsonValue]] | SpilledCollection = Field(default_factory=list)
-    composition_map: dict[str, dict[str, int]] | SpilledCollection = Field(default_factory=dict)
+    # Tried left to right, so a spilled collection read back from JSON is a SpilledCollection
+    # again, never a plain dict (a `dict[str, JsonValue]` would accept its JSON too).
+    clusters: SpilledCollection | dict[str, list[str]] = Field(default_factory=dict, union_mode="left_to_right")
+    vetoes: SpilledCollection | dict[str, list[str]] = Field(default_factory=dict, union_mode="left_to_right")
+    winners: SpilledCollection | list[str] = Field(default_factory=list, union_mode="left_to_right")
+    strategy_atoms: SpilledCollection | list[dict[str, JsonValue]] = Field(default_factory=list, union_mode="left_to_right")
+    composition_map: SpilledCollection | dict[str, dict[str, int]] = Field(default_factory=dict, union_mode="left_to_right")
     weights: ArtifactRef | None = None
     allocation: dict[str, JsonValue] = Field(default_factory=dict)
     backtest: dict[str, JsonValue] = Field(default_factory=dict)
@@ -116,12 +118,12 @@ class MetaContext(RunContext):
     meta_profile: str | None = None
     # The sleeves' specs (with every stage's params): inline in a run's start context, where the
     # fan-out reads them; spilled by the stages after it past INLINE_LIMIT_BYTES.
-    sleeves: list[SleeveSpec] | SpilledCollection = Field(default_factory=list)
+    sleeves: SpilledCollection | list[SleeveSpec] = Field(default_factory=list, union_mode="left_to_right")
     sleeve_results: list[SleeveResult] = Field(default_factory=list)
     meta_returns: ArtifactRef | None = None
     meta_weights: dict[str, float] = Field(default_factory=dict)
     flattened_weights: ArtifactRef | None = None
-    report: dict[str, JsonValue] | SpilledCollection = Field(default_factory=dict)
+    report: SpilledCollection | dict[str, JsonValue] = Field(default_factory=dict, union_mode="left_to_right")
 
     def cache_view(self) -> dict[str, Any]:
         # Sleeve run ids are provenance, not data: the sleeves' data is named by artifact hashes.
