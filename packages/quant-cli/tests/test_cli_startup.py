@@ -39,12 +39,34 @@ def test_help_imports_no_command_and_nothing_of_quant_core_but_its_errors() -> N
     assert not {"pydantic", "jsonschema", "rich", "rich.console"} & loaded
 
 
+#: What listing the catalogue never needs: the numerical stack, the schema validator, and what
+#: only running a stage imports (the run machinery and Rich's live progress display).
+NOT_FOR_THE_CATALOGUE = (
+    "numpy", "pandas", "scipy", "cvxpy", "pyarrow", "matplotlib", "jsonschema",
+    "quant_cli.stage_run", "quant_cli.report", "quant_cli.progress", "rich.progress", "rich.live",
+)
+
+
 def test_stage_list_imports_only_the_stage_command_and_no_validator() -> None:
     loaded = modules_after("stage", "list")
     commands = {m for m in loaded if m.startswith("quant_cli.commands.")}
     assert commands == {"quant_cli.commands.stage"}
-    assert "jsonschema" not in loaded  # loaded when a parameter is validated, not to list stages
-    assert not {"numpy", "pandas"} & loaded
+    assert {"quant_stages.stages", "rich.table"} <= loaded  # it did list the stages, in a table
+    assert not set(NOT_FOR_THE_CATALOGUE) & loaded
+
+
+def test_listing_stages_builds_no_stage_parameter_validator() -> None:
+    """A stage's `Params` and `Outputs` are built on first use: the catalogue reads their fields."""
+    code = (
+        "from quant_core.registry import StageRegistry\n"
+        "specs = StageRegistry.from_entry_points().list_stages()\n"
+        "assert all(s.param_names is not None and s.context_kind for s in specs)\n"
+        "built = [s.id for s in specs if s.stage_class.Params.__pydantic_complete__ or s.stage_class.Outputs.__pydantic_complete__]\n"
+        "print(len(specs), built)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    count, built = result.stdout.split(" ", 1)
+    assert int(count) >= 13 and built.strip() == "[]"
 
 
 def test_the_help_lists_every_command_from_the_catalogue_without_loading_it() -> None:

@@ -27,15 +27,19 @@ ContextT = TypeVar("ContextT", bound=RunContext)
 
 
 class StageParams(BaseModel):
-    """Base of every stage's `Params`: unknown parameters are errors, values are immutable."""
+    """Base of every stage's `Params`: unknown parameters are errors, values are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Validators are built on first use (`defer_build`): loading the catalogue (`quant stage list`)
+    reads only the fields, and a process runs few of the stages it registers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class StageOutputs(BaseModel):
-    """Base of every stage's `Outputs`: the context fields (or artifact names) a stage produces."""
+    """Base of every stage's `Outputs`: the context fields (or artifact names) a stage produces
+    (built on first use, as `StageParams`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class StageSpec(BaseModel):

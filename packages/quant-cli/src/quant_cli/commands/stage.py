@@ -1,11 +1,14 @@
-"""`quant stage list | schema | run`."""
+"""`quant stage list | schema | run`.
+
+`quant stage list` must start fast (BENCHMARKS.md: at most 0.4 s), so what only `run` needs (the
+run machinery, its progress display and Rich's live rendering) is imported inside `run_stage`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
-from quant_core.records import new_run_id, validate_run_id
 
 from quant_cli import documents, render
 from quant_cli.options import (
@@ -20,9 +23,7 @@ from quant_cli.options import (
     executor_options,
 )
 from quant_cli.output import emit
-from quant_cli.report import finished_run_document
 from quant_cli.params import parse_params, strip_stage_prefix
-from quant_cli.stage_run import start_stage
 from quant_cli.state import get_state
 
 
@@ -68,6 +69,11 @@ def run_stage(
 ) -> None:
     """Run one stage as its own run (name=value or ID.name=value parameters): on an earlier
     run's data with --from-run, else after the steps before it in its pipeline."""
+    from quant_core.records import new_run_id, validate_run_id
+
+    from quant_cli.report import finished_run_document
+    from quant_cli.stage_run import start_stage
+
     state = get_state(ctx)
     sdk = state.sdk()
     spec = sdk.registry.get(stage_id)
