@@ -9,7 +9,11 @@ call and the figure would measure the compiler). The peers, in the same run:
 - a one-command Typer app that imports Typer and Rich and prints its help: what "a Typer app with
   lazy imports" costs here.
 
-    uv run python bench/cli_startup.py [--repeats 15] [--importtime] [--instructions]
+    uv run python bench/cli_startup.py [--repeats 15] [--importtime] [--instructions] [--before DIR]
+
+`--before DIR` also times the quant commands on an older commit's sources (DIR holds its
+`packages/*/src`, e.g. `git archive <commit> packages | tar -x -C DIR`), first on PYTHONPATH, on
+the same installed dependencies and in the same run.
 
 `--instructions` also counts each command's executed instructions once under valgrind's callgrind
 (slow, but the same on an idle or a loaded machine, where wall and even CPU times are not).
@@ -53,11 +57,14 @@ def console_script() -> Path:
     return script
 
 
-def compile_workspace() -> None:
+def source_dirs(root: Path) -> list[Path]:
+    return [src for src in sorted(root.glob("packages/*/src")) + [root / "skills" / "src"] if src.is_dir()]
+
+
+def compile_workspace(root: Path = ROOT) -> None:
     """Bytecode for the workspace's editable sources, as an installed wheel would have."""
-    for src in sorted(ROOT.glob("packages/*/src")) + [ROOT / "skills" / "src"]:
-        if src.is_dir():
-            compileall.compile_dir(src, quiet=1)
+    for src in source_dirs(root):
+        compileall.compile_dir(src, quiet=1)
 
 
 def children_cpu() -> float:
@@ -102,37 +109,46 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--importtime", action="store_true", help="print the slowest imports of each quant command")
     parser.add_argument("--instructions", action="store_true", help="count each command's instructions under valgrind")
+    parser.add_argument("--before", type=Path, metavar="DIR", help="also time an older commit's sources (see above)")
     args = parser.parse_args()
 
     compile_workspace()
+    if args.before is not None:
+        compile_workspace(args.before)
     quant = str(console_script())
     with tempfile.TemporaryDirectory(prefix="quant-startup-") as scratch:
         env = {**os.environ, "QUANT_HOME": str(Path(scratch) / "home"), "COLUMNS": "120"}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         peer = Path(scratch) / "peer_app.py"
         peer.write_text(PEER_APP)
-        cases = [
-            ("python -c pass", [sys.executable, "-c", "pass"], None),
-            ("typer app --help (peer)", [sys.executable, str(peer), "--help"], None),
+        quant_cases = [
             ("quant --help", [quant, "--help"], TARGET_S),
             ("quant stage list", [quant, "stage", "list"], TARGET_S),
             ("quant runs list (empty)", [quant, "runs", "list"], None),
         ]
+        cases = [
+            ("python -c pass", [sys.executable, "-c", "pass"], None, env),
+            ("typer app --help (peer)", [sys.executable, str(peer), "--help"], None, env),
+            *((name, argv, target, env) for name, argv, target in quant_cases),
+        ]
+        if args.before is not None:
+            before_env = {**env, "PYTHONPATH": os.pathsep.join(str(src) for src in source_dirs(args.before))}
+            cases += [(f"before: {name}", argv, None, before_env) for name, argv, _ in quant_cases]
         print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"load average {os.getloadavg()[0]:.1f}; seconds, median (IQR) and fastest of {args.repeats}")
-        print(f"{'command':<28} {'wall':<22} {'CPU':<22} {'min wall':<9} {'min CPU':<9} target")
-        for name, argv, target in cases:
-            walls, cpus = time_command(argv, env, args.repeats)
+        print(f"{'command':<34} {'wall':<22} {'CPU':<22} {'min wall':<9} {'min CPU':<9} target")
+        for name, argv, target, case_env in cases:
+            walls, cpus = time_command(argv, case_env, args.repeats)
             verdict = "" if target is None else f"<= {target}" + ("  ok" if statistics.median(walls) <= target else "  over")
-            print(f"{name:<28} {describe(walls):<22} {describe(cpus):<22} {fastest(walls):<9} {fastest(cpus):<9} {verdict}")
+            print(f"{name:<34} {describe(walls):<22} {describe(cpus):<22} {fastest(walls):<9} {fastest(cpus):<9} {verdict}")
         if args.instructions:
             if shutil.which("valgrind") is None:
                 sys.exit("--instructions needs valgrind (apt-get install valgrind)")
-            print(f"\n{'command':<28} instructions (millions)")
-            for name, argv, _ in cases:
-                print(f"{name:<28} {instructions(argv, env, scratch) / 1e6:,.0f}")
+            print(f"\n{'command':<34} instructions (millions)")
+            for name, argv, _, case_env in cases:
+                print(f"{name:<34} {instructions(argv, case_env, scratch) / 1e6:,.0f}")
         if args.importtime:
-            for name, argv, _ in cases[2:]:
+            for name, argv, _ in quant_cases:
                 result = subprocess.run(
                     [sys.executable, "-X", "importtime", "-c", "import sys; from quant_cli.app import main; "
                      f"sys.argv = {['quant', *argv[1:]]!r}; main()"],
