@@ -36,7 +36,7 @@ def test_meta_full_on_dbos_is_one_trace_shaped_as_on_local(tmp_path: Path, sqlit
     check_traced_as_on_local(sdk, spans, local_spans.get_finished_spans(), "dbos")
 
     # Each sleeve's workflow was started with the run's span as its parent, in its input.
-    (run_span,) = [span for span in spans if span.parent is None]
+    (run_span,) = [span for span in spans if span.name == "quant.run meta.full"]
     traceparent = f"00-{one_trace(spans):032x}-{run_span.context.span_id:016x}-01"
     children = DBOS.list_workflows(parent_workflow_id="db-traced", load_input=True)
     assert sorted(child.workflow_id for child in children) == ["db-traced.a", "db-traced.b"]
