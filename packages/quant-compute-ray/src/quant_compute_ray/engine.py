@@ -224,7 +224,7 @@ class RayComputeEngine:
         traceparent: str | None,
     ) -> MetaContext:
         timer = StepTimer()
-        branches = fanout.branches(context)
+        branches = fanout.branches(context, self.runtime.store)
         sub_spec = self.runtime.registry.get_pipeline(step.pipeline)
         outcomes = self._sleeves(session, sub_spec, branches, context.run_id, traceparent)
         return fanout.conclude(

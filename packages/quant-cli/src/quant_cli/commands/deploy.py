@@ -41,7 +41,9 @@ def deploy_prefect(
 ) -> None:
     """Serve a Prefect deployment of PIPELINE's generated flow until interrupted (Ctrl-C).
 
-    Runs start from the schedule, the Prefect UI or `prefect deployment run PIPELINE/NAME`, with the typed parameters profile and params (defaults: --profile and --param); each is a quant run in this home, named by its flow run.
+    Runs start from the schedule, the Prefect UI or `prefect deployment run PIPELINE/NAME`, with the
+    typed parameters profile and params (defaults: --profile and --param); each is a quant run in
+    this home, named by its flow run.
 
     Talks to PREFECT_API_URL (else to an ephemeral server that lives as long as this command)."""
     state = get_state(ctx)
