@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from quant_compute_ray.executor import factory as ray_factory
-from quant_core import ProfileCatalog, SleeveFailureError
+from quant_core import ProfileCatalog, SelectionContext, SleeveFailureError
 from quant_core.testing import toy_profiles, toy_registry, write_tiny_profiles
 
 pytest.importorskip("opentelemetry.sdk.trace", reason="needs quant-core[otel]")
@@ -78,3 +78,21 @@ def test_a_failed_sleeve_is_an_error_on_its_span_on_ray(tmp_path: Path, span_rec
 
     spans = traces_on_ray(sdk, exporter, span_receiver, run, stage_span_count(expected))
     check_failed_sleeves(spans, expected, {"beta"})
+
+
+def test_each_run_of_a_map_is_a_trace_of_its_own(tmp_path: Path, span_receiver: Any, ray_address: str) -> None:
+    registry = toy_registry()
+    registry.register_executor("ray", ray_factory)
+    sdk, exporter = traced_sdk(tmp_path / "home", registry=registry, profiles=ProfileCatalog([toy_profiles()]))
+    contexts = [SelectionContext(run_id=f"mapped-{i}") for i in range(3)]
+    sdk.executor("ray").map_stages("toy.seed", contexts, {"n": 3})
+
+    # The runs are opened one after another and closed together: siblings, not nested, each the
+    # root of its trace, with its attempt's span (made on a worker) as its child.
+    runs = {span.attributes["quant.run_id"]: span for span in exporter.get_finished_spans()}
+    assert sorted(runs) == [c.run_id for c in contexts]
+    assert all(span.parent is None for span in runs.values())
+    for run_id, run_span in runs.items():
+        (stage,) = span_receiver.spans_of_trace(run_span.context.trace_id, count=1, timeout=EXPORT_TIMEOUT_S)
+        assert stage.parent.span_id == run_span.context.span_id
+        assert stage.attributes["quant.run_id"] == run_id
