@@ -70,6 +70,11 @@ class DbosEngine:
             )
         return self._runtime if self._runtime.force == force else dataclasses.replace(self._runtime, force=force)
 
+    def take_over_abandoned(self) -> list[str]:
+        """Take over the runs pending on processes of this host that died since launch (a
+        long-running worker asks now and then); their workflow ids."""
+        return _recover_dead_local_executors(self.settings)
+
     def finish_recovered(self) -> None:
         """Wait for the runs this process took over at launch (once): the command that recovered a
         crashed run finishes it. Their outcomes are in their own records."""

@@ -14,7 +14,15 @@ from rich.console import Console
 
 from quant_cli import render
 from quant_cli.jsonout import write_json
-from quant_cli.options import ParamOption, ProfileOption, RayAddressOption, TaskRunnerOption
+from quant_cli.options import (
+    MetricsHostOption,
+    MetricsPortOption,
+    ParamOption,
+    PrefectApiUrlOption,
+    ProfileOption,
+    RayAddressOption,
+    TaskRunnerOption,
+)
 from quant_cli.params import parse_params
 from quant_cli.state import get_state
 
@@ -38,13 +46,17 @@ def deploy_prefect(
     param: ParamOption = None,
     task_runner: TaskRunnerOption = None,
     ray_address: RayAddressOption = None,
+    prefect_api_url: PrefectApiUrlOption = None,
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
 ) -> None:
     """Serve a Prefect deployment of PIPELINE's generated flow until interrupted (Ctrl-C).
 
     Runs start from the schedule, the Prefect UI or `prefect deployment run PIPELINE/NAME`, with the typed parameters profile and params (defaults: --profile and --param); each is a quant run in this home, named by its flow run.
 
-    Talks to PREFECT_API_URL (else to an ephemeral server that lives as long as this command)."""
+    Talks to --prefect-api-url (else PREFECT_API_URL, else quant.toml's executor.prefect.api_url, else an ephemeral server that lives as long as this command). Serves /metrics of the deployment's runs on --metrics-port."""
     state = get_state(ctx)
+    settings = state.config().settings
     try:
         from quant_flows_prefect.deploy import ServedDeployment, serve_pipeline
     except ImportError as error:
@@ -61,7 +73,11 @@ def deploy_prefect(
 
     serve_pipeline(
         state.sdk(), pipeline_id, name=name, profile=profile, params=parse_params(param), cron=cron,
-        task_runner=task_runner or "thread", ray_address=ray_address, on_ready=announce,
+        task_runner=task_runner or settings.executor.prefect.task_runner or "thread",
+        ray_address=ray_address or settings.executor.ray.address,
+        api_url=prefect_api_url or settings.executor.prefect.api_url,
+        metrics_port=settings.telemetry.metrics_port if metrics_port is None else metrics_port,
+        metrics_host=metrics_host, on_ready=announce,
     )
 
 
@@ -75,6 +91,7 @@ def _draw(console: Console, document: dict[str, Any]) -> None:
             ("params", document["params"] or None),
             ("schedule", document["cron"]),
             ("Prefect API", document["api_url"]),
+            ("metrics", document["metrics_url"]),
         ],
     )
     render.line(
