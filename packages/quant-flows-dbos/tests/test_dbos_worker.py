@@ -92,7 +92,7 @@ def test_a_worker_finishes_the_run_of_a_driver_that_died(kit, database_url: str,
         # The run and the sleeve that was cut; sleeve a had finished.
         assert sorted(ready["recovered"]) == [RUN, f"{RUN}.b"]
         finished: dict[str, str] = {}
-        while RUN not in finished:
+        while set(finished) != {RUN, f"{RUN}.b"}:
             event = json.loads(lines.next(deadline, worker, worker_log))
             if event["event"] == "finished":
                 finished[event["run_id"]] = event["status"]
