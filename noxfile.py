@@ -13,6 +13,7 @@ combination's tests from this checkout.
     uv run nox -s prefect-ray   # ... quant-flows-prefect quant-compute-ray (Prefect sleeves on Ray)
     uv run nox -s dbos          # quant-core quant-stages quant-cli quant-flows-dbos (PostgreSQL's
                                 # initdb/pg_ctl for its PostgreSQL tests, as .ci/run installs them)
+    uv run nox -s store         # quant-core[store] quant-stages quant-cli, against moto's S3 server
     uv run nox -s all           # everything with every extra: the whole test suite
 
 The workspace's own test run (`uv run pytest`) is `.ci/run`; these sessions catch a package that
@@ -147,9 +148,18 @@ def dbos(session: nox.Session) -> None:
 def all_packages(session: nox.Session) -> None:
     """Every wheel with every extra: the whole suite (the root pyproject's testpaths)."""
     install_wheels(
-        session, "quant-core[otlp,prometheus]", "quant-stages", "quant-cli", "quant-skills",
+        session, "quant-core[otlp,prometheus,store]", "quant-stages", "quant-cli", "quant-skills",
         "quant-compute-ray", "quant-flows-prefect", "quant-flows-dbos",
     )
     # skfolio: the reference the HRP tests compare against; skills-ref: the skills format's validator
     session.install("skfolio", "skills-ref")
+    session.install("moto[server]", "boto3")  # tests/store: a real local S3 server
     session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def store(session: nox.Session) -> None:
+    """Artifacts and the cache on object storage: tests/store against moto's S3 server."""
+    install_wheels(session, "quant-core[store]", "quant-stages", "quant-cli")
+    session.install("moto[server]", "boto3")
+    session.run("pytest", "tests/store", "-q", *session.posargs)

@@ -12,9 +12,11 @@ all submitted the same way (one after the other), on the same server, in the sam
 interleaved. Per stage is the time from one
 stage's function starting to the next one's (task function clock for the bare flow, the ledger's
 `started_at` for quant), so the flow's start and end, which vary by seconds on a busy machine,
-are left out. Reported: the median over the flows, and each ratio as the median of the ratios
-within a repetition (its four flows ran back to back: the machine's load drifts less between
-them than over the whole run). Heartbeats are off for all.
+are left out. This process's CPU time per stage is measured too (the slope between a flow of 5
+and one of 40 stages): it counts the flow's threads and Prefect's, not the time spent waiting
+for a core or for the server, which on a shared machine dominates the wall time. Reported: the
+median over the repetitions, and each ratio as the median of the ratios within a repetition
+(its flows ran back to back). Heartbeats are off for all.
 
 Part `ray`: `meta_flow` (meta.full) with 8 sleeves on small synthetic profiles, on prefect-ray's
 RayTaskRunner, with Ray started once for all flows (its start reported apart); per flow, cold (a
@@ -38,7 +40,7 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # workers on this i
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-STAGES = 40
+SHORT, STAGES = 5, 40
 SLEEVE = (
     '[data]\ndataset = "synthetic"\nparams = {{ seed = {seed}, n_assets = 24, n_days = 500 }}\n'
     '[stages."selection.policy"]\nmin_history = 100\n'
@@ -109,37 +111,57 @@ def stage_overhead(scratch: Path, repeats: int) -> None:
     from quant_flows_prefect.executor import factory
 
     registry = toy_registry()
-    steps = [StageStep(stage="toy.noop", params={"index": i}) for i in range(STAGES)]
-    registry.register_pipeline(PipelineSpec.of("bench.noop", *steps, context_kind="run"))
+    for length in (SHORT, STAGES):
+        steps = [StageStep(stage="toy.noop", params={"index": i}) for i in range(length)]
+        registry.register_pipeline(PipelineSpec.of(f"bench.noop{length}", *steps, context_kind="run"))
     registry.register_executor("prefect", factory)
-    bare = {"bare": bare_flow(STAGES), "bare+cache": bare_flow(STAGES, scratch / "bare-results")}
-    for flow in bare.values():
-        flow()  # warm up: imports, the flow's first registration
-    samples: dict[str, list[float]] = {"bare": [], "bare+cache": [], "cold": [], "cached": []}
-    flow_times: dict[str, list[float]] = {k: [] for k in samples}
+    bare = {
+        length: {"bare": bare_flow(length), "bare+cache": bare_flow(length, scratch / "bare-results")}
+        for length in (SHORT, STAGES)
+    }
+    for flows in bare.values():
+        for flow in flows.values():
+            flow()  # warm up: imports, the flow's first registration
+    kinds = ("bare", "bare+cache", "cold", "cached")
+    wall: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}
     for repeat in range(repeats):
-        sdk = QuantSDK(home=scratch / f"home-{repeat}", registry=registry, versions={"quant-core": "bench"})
-        for kind, flow in bare.items():
-            start = time.perf_counter()
-            samples[kind].append(per_stage(flow()))
-            flow_times[kind].append(time.perf_counter() - start)
-        for kind in ("cold", "cached"):
-            start = time.perf_counter()
-            run = sdk.run_pipeline("bench.noop", executor="prefect")
-            flow_times[kind].append(time.perf_counter() - start)
-            assert all(e.cache_hit == (kind == "cached") for e in run.ledger)
-            samples[kind].append(per_stage(ledger_starts(sdk, run.run_id)))
-        print(f"  repeat {repeat + 1}/{repeats}: " + ", ".join(f"{k} {v[-1] * 1e3:.1f} ms" for k, v in samples.items()), flush=True)
-    print(f"\nper stage, {STAGES} stages a flow, median of {repeats} flows (min-max), {load()}")
-    print("ratios: median over the repeats of each repeat's own ratio (its flows ran back to back)")
-    print("| flow | ms per stage | ratio to bare | ratio to bare+cache | whole flow, s |\n|---|---|---|---|---|")
-    for kind, values in samples.items():
-        ms = statistics.median(values) * 1e3
-        ratios = [statistics.median(a / b for a, b in zip(values, samples[peer])) for peer in ("bare", "bare+cache")]
+        cpu_of: dict[tuple[str, int], float] = {}
+        for length in (SHORT, STAGES):
+            for kind, flow in bare[length].items():
+                started = time.process_time()
+                stamps = flow()
+                cpu_of[kind, length] = time.process_time() - started
+                if length == STAGES:
+                    wall[kind].append(per_stage(stamps))
+            sdk = QuantSDK(home=scratch / f"home-{repeat}-{length}", registry=registry, versions={"quant-core": "bench"})
+            for kind in ("cold", "cached"):
+                started = time.process_time()
+                run = sdk.run_pipeline(f"bench.noop{length}", executor="prefect")
+                cpu_of[kind, length] = time.process_time() - started
+                assert all(e.cache_hit == (kind == "cached") for e in run.ledger)
+                if length == STAGES:
+                    wall[kind].append(per_stage(ledger_starts(sdk, run.run_id)))
+        for kind in kinds:
+            cpu[kind].append((cpu_of[kind, STAGES] - cpu_of[kind, SHORT]) / (STAGES - SHORT))
         print(
-            f"| {kind} | {ms:.1f} ({min(values) * 1e3:.1f}-{max(values) * 1e3:.1f}) | {ratios[0]:.2f}x "
-            f"| {ratios[1]:.2f}x | {statistics.median(flow_times[kind]):.2f} |"
+            f"  repeat {repeat + 1}/{repeats}: "
+            + ", ".join(f"{k} {wall[k][-1] * 1e3:.1f} ms ({cpu[k][-1] * 1e3:.1f} CPU)" for k in kinds), flush=True,
         )
+    print(f"\nper stage, median of {repeats} repetitions (min-max), {load()}")
+    print(
+        "ratios: the median over the repetitions of each one's own ratio (its flows ran back to back)\n"
+        "| flow | wall ms | wall / bare | wall / bare+cache | CPU ms | CPU / bare | CPU / bare+cache |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    for kind in kinds:
+        cells = []
+        for values in (wall[kind], cpu[kind]):
+            peers = wall if values is wall[kind] else cpu
+            cells.append(f"{statistics.median(values) * 1e3:.1f} ({min(values) * 1e3:.1f}-{max(values) * 1e3:.1f})")
+            for peer in ("bare", "bare+cache"):
+                cells.append(f"{statistics.median([a / b for a, b in zip(values, peers[peer])]):.2f}x")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
 
 
 # -- part 2: meta_flow on Ray ------------------------------------------------------------------

@@ -11,6 +11,7 @@ import sys
 
 import typer
 from quant_core import home as core_home
+from quant_core.config import ENVIRONMENT
 from typer.testing import CliRunner
 
 from quant_cli import app as cli_app
@@ -73,6 +74,9 @@ def test_a_misspelt_command_suggests_the_right_one() -> None:
 
 def test_the_home_constants_agree_with_quant_core() -> None:
     assert (cli_app.QUANT_HOME_ENV, cli_app.DEFAULT_HOME) == (core_home.QUANT_HOME_ENV, core_home.DEFAULT_HOME)
+    assert (cli_app.QUANT_STORE_ENV, cli_app.QUANT_STORE_OPTIONS_ENV) == (
+        ENVIRONMENT["store"], ENVIRONMENT["store_options"]
+    )
 
 
 def every_command_path(group, context, prefix=()):

@@ -20,6 +20,7 @@ from quant_core import (
     SleeveSpec,
 )
 from quant_core.artifacts import artifact_uri
+from quant_core.context import SpilledCollection
 
 #: Text without surrogates (not encodable as UTF-8, so never in a JSON document).
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -45,6 +46,16 @@ def artifact_refs(draw: st.DrawFn) -> ArtifactRef:
         media_type=draw(st.sampled_from(["application/json", "application/vnd.apache.parquet"])),
         uri=artifact_uri(digest),
     )
+
+
+@st.composite
+def spilled(draw: st.DrawFn) -> SpilledCollection:
+    return SpilledCollection(ref=draw(artifact_refs()), count=draw(st.integers(0, 10**6)), summary=draw(json_objects))
+
+
+def or_spilled(inline: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A spillable field's value: the collection inline, or kept as an artifact."""
+    return inline | spilled()
 
 
 audit_events = st.builds(
@@ -76,11 +87,11 @@ def selection_contexts(draw: st.DrawFn) -> SelectionContext:
         **_base(draw),
         raw_pool=draw(maybe_ref), returns=draw(maybe_ref), features=draw(maybe_ref),
         scores=draw(maybe_ref), weights=draw(maybe_ref),
-        clusters=draw(st.dictionaries(names, symbols, max_size=3)),
-        vetoes=draw(st.dictionaries(names, st.lists(text, max_size=2), max_size=3)),
-        winners=draw(symbols),
-        strategy_atoms=draw(st.lists(json_objects, max_size=2)),
-        composition_map=draw(st.dictionaries(names, st.dictionaries(names, st.sampled_from([-1, 1]), max_size=3), max_size=2)),
+        clusters=draw(or_spilled(st.dictionaries(names, symbols, max_size=3))),
+        vetoes=draw(or_spilled(st.dictionaries(names, st.lists(text, max_size=2), max_size=3))),
+        winners=draw(or_spilled(symbols)),
+        strategy_atoms=draw(or_spilled(st.lists(json_objects, max_size=2))),
+        composition_map=draw(or_spilled(st.dictionaries(names, st.dictionaries(names, st.sampled_from([-1, 1]), max_size=3), max_size=2))),
         allocation=draw(json_objects),
         backtest=draw(json_objects),
     )
@@ -90,14 +101,14 @@ def selection_contexts(draw: st.DrawFn) -> SelectionContext:
 def meta_contexts(draw: st.DrawFn) -> MetaContext:
     weight = st.floats(0.0, 1.0)
     sleeves = draw(
-        st.lists(
+        or_spilled(st.lists(
             st.builds(
                 SleeveSpec, name=names, profile=names,
                 stage_params=st.dictionaries(names, json_objects, max_size=2),
                 min_weight=weight, max_weight=weight,
             ),
             max_size=3,
-        )
+        ))
     )
     results = draw(
         st.lists(
@@ -115,7 +126,7 @@ def meta_contexts(draw: st.DrawFn) -> MetaContext:
         meta_returns=draw(st.none() | artifact_refs()),
         meta_weights=draw(st.dictionaries(names, st.floats(allow_nan=False, allow_infinity=False), max_size=3)),
         flattened_weights=draw(st.none() | artifact_refs()),
-        report=draw(json_objects),
+        report=draw(or_spilled(json_objects)),
     )
 
 

@@ -92,8 +92,8 @@ class Barrier(Stage[SelectionContext]):
 
 
 class Wide(Stage[SelectionContext]):
-    """Keeps a large collection inline in the context (`winners`: `n` names), as a stage at a large
-    universe may: a checkpoint must not carry it."""
+    """Keeps a large value inline in the context (`n` names in `allocation`, a field core does not
+    spill, unlike `winners`), as a stage may: a checkpoint must not carry it."""
 
     id = "test.wide"
     context_type = SelectionContext
@@ -102,7 +102,7 @@ class Wide(Stage[SelectionContext]):
         n: int = Field(default=1000, ge=1)
 
     def execute(self, context: SelectionContext) -> SelectionContext:
-        return context.model_copy(update={"winners": [f"EXCHANGE:ASSET{i:05d}USDT" for i in range(self.params.n)]})
+        return context.model_copy(update={"allocation": {"names": [f"EXCHANGE:ASSET{i:05d}USDT" for i in range(self.params.n)]}})
 
 
 GATED_SLEEVE = PipelineSpec.of("test.sleeve", "toy.seed", "test.gate", "toy.scale", "toy.sum")

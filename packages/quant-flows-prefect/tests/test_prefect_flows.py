@@ -215,6 +215,28 @@ def test_build_flow_plans_from_typed_parameters_and_names_the_run(
     assert manifest.params["toy.scale"]["factor"] == 3.0
 
 
+def test_without_an_api_url_a_run_uses_prefects_ephemeral_server(
+    make_sdk: Any, tmp_path: Path, prefect_server: PrefectServer
+) -> None:
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    sdk = make_sdk(tmp_path / "home")
+    ephemeral = SubprocessASGIServer()  # Prefect's one per process, which quant starts
+    with temporary_settings(updates={PREFECT_API_URL: None, PREFECT_HOME: str(tmp_path / "ephemeral-home")}):
+        try:
+            result = sdk.run_pipeline("toy.portfolio", profile="small", executor="prefect", run_id="pf-ephemeral")
+            api_url = ephemeral.api_url
+        finally:
+            APILogWorker.drain_all(timeout=30)
+            EventsWorker.drain_all(timeout=30)
+            ephemeral.stop()
+    assert result.status == "succeeded" and api_url != prefect_server.api_url
+    assert result.manifest.engine["api_url"] == api_url and api_url.startswith("http://127.0.0.1:")
+
+
 def test_executor_options_are_checked(sdk: QuantSDK) -> None:
     with pytest.raises(ParamValidationError, match="task_runner='dask' is not one of thread, ray"):
         sdk.executor("prefect", task_runner="dask")

@@ -341,7 +341,8 @@ def reported(sdk):
     context = sdk.run_stage("meta.returns", context=context).context
     context = sdk.run_stage("meta.optimize", context=context, params={"engine": "equal_weight", **REPORT_SCHEDULE}).context
     context = sdk.run_stage("meta.flatten", context=context).context
-    return sdk.run_stage("meta.report", context=context, params={"title": REPORT_TITLE, "top_assets": 3}).context
+    # the report past 1 KB rides as an artifact: read it back whole, as the CLI does
+    return sdk.expanded(sdk.run_stage("meta.report", context=context, params={"title": REPORT_TITLE, "top_assets": 3}).context)
 
 
 def meta_period(sdk, reported) -> tuple[pd.DataFrame, pd.Series]:

@@ -24,7 +24,8 @@ def test_selection_full_vetoes_every_planted_bad_asset_with_its_reason(sdk, cata
     market = catalog.get("synthetic").load(data["dataset_params"])
     roles = {c.symbol: c.model_extra["synthetic_role"] for c in market.candidates}
 
-    context = sdk.run_pipeline("selection.full", profile=profile).context
+    # clusters and vetoes of 120+ assets are kept as artifacts: read them back inline
+    context = sdk.expanded(sdk.run_pipeline("selection.full", profile=profile).context)
 
     pool = sdk.home.artifact_store().get_json(context.raw_pool)
     assert {c["symbol"]: c["synthetic_role"] for c in pool} == roles  # nothing dropped at ingestion
@@ -42,7 +43,7 @@ def test_the_demo_shows_figures_a_practitioner_finds_plausible(sdk):
     """Issue 16, point 6: on the calibrated market the demo's out-of-sample figures are those of
     real portfolios: sleeve and meta-portfolio Sharpe ratios between 0 and 1.5, no triple-digit
     growth rates, and the delisting rule at work."""
-    context = sdk.run_pipeline("meta.full", profile="demo").context
+    context = sdk.expanded(sdk.run_pipeline("meta.full", profile="demo").context)  # the report inline
     report = context.report
     for sleeve in report["sleeves"]:
         assert 0.0 <= sleeve["metrics"]["sharpe"] <= 1.5, sleeve

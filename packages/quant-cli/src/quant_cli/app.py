@@ -21,16 +21,28 @@ if TYPE_CHECKING:
 
     from quant_cli.state import SdkFactory
 
-#: quant-core's `QUANT_HOME_ENV` and `DEFAULT_HOME`, repeated so that `--help` need not import
-#: quant-core (a test checks they agree).
+#: quant-core's `QUANT_HOME_ENV`, `DEFAULT_HOME` and the store settings' variables
+#: (`config.ENVIRONMENT`), repeated so that `--help` need not import quant-core (a test checks
+#: they agree).
 QUANT_HOME_ENV = "QUANT_HOME"
 DEFAULT_HOME = ".quant"
+QUANT_STORE_ENV = "QUANT_STORE"
+QUANT_STORE_OPTIONS_ENV = "QUANT_STORE_OPTIONS"
 
 HELP = (
     "quant: build, run and inspect quantitative portfolio pipelines.\n\n"
-    "The global options --home, --json and --debug may be given anywhere on the line "
-    "(`quant stage list --json`). A run id may be abbreviated to any unique prefix, or to the "
-    "random part of a generated id (the short id the tables show)."
+    "The global options --home, --store, --store-options, --json and --debug may be given "
+    "anywhere on the line (`quant stage list --json`). A run id may be abbreviated to any unique "
+    "prefix, or to the random part of a generated id (the short id the tables show)."
+)
+
+STORE_HELP = (
+    "Where artifacts and the stage cache live: a path or a URL such as s3://bucket/prefix (needs "
+    f"quant-core\\[store]); default: {QUANT_STORE_ENV}, else the store of quant.toml, else the home."
+)
+STORE_OPTIONS_HELP = (
+    'fsspec storage options of a URL store, e.g. \'{"endpoint_url": "http://127.0.0.1:9000"}\' '
+    f"(default: {QUANT_STORE_OPTIONS_ENV}, else quant.toml)."
 )
 
 EXIT_CODES = (
@@ -66,6 +78,20 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
                 ),
             ),
         ] = None,
+        store: Annotated[
+            str | None,
+            typer.Option(
+                "--store", metavar="PATH|URL",
+                help=STORE_HELP,
+            ),
+        ] = None,
+        store_options: Annotated[
+            str | None,
+            typer.Option(
+                "--store-options", metavar="JSON",
+                help=STORE_OPTIONS_HELP,
+            ),
+        ] = None,
         json_output: Annotated[
             bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
         ] = False,
@@ -73,9 +99,12 @@ def build_app(sdk_factory: SdkFactory) -> typer.Typer:
     ) -> None:
         from quant_cli.state import CliState
 
-        # The home is resolved on first use (`CliState.config`): --home over QUANT_HOME over
-        # quant.toml, so `--help` reads no configuration file.
-        ctx.obj = CliState(sdk_factory=sdk_factory, home_flag=home, json_output=json_output, debug=debug)
+        # The home and the store are resolved on first use (`CliState.config`): flag over
+        # environment over quant.toml, so `--help` reads no configuration file.
+        ctx.obj = CliState(
+            sdk_factory=sdk_factory, home_flag=home, store_flag=store, store_options_flag=store_options,
+            json_output=json_output, debug=debug,
+        )
 
     return app
 

@@ -7,13 +7,14 @@ import inspect
 from collections.abc import Iterable
 from typing import Any
 
-from quant_core.context import MetaContext, RunContext
+from quant_core.context import MetaContext, RunContext, context_from_data
 from quant_core.pipeline import FanOutStep, PipelineSpec, StageStep, is_fan_out_step
 from quant_core.profiles import ResolvedProfile
 from quant_core.errors import StoreDamagedError
 from quant_core.records import LedgerEntry, RecordProblem, RunManifest, RunRecord, child_records, latest_attempts
 from quant_core.registry import StageRegistry
 from quant_core.sdk import QuantSDK, RunResult
+from quant_core.spill import expanded_document
 from quant_core.stage import StageSpec
 
 from quant_cli.run_ids import short_id
@@ -151,6 +152,8 @@ def run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
     stages = [stage_row(e) for e in result.latest_attempts()]
     sleeves = sleeve_runs(sdk, result.context, manifest.started_at)
     counted = [r for r in stages if is_stage_row(r)] + [r for s in sleeves for r in s["stages"]]
+    # Collections kept as artifacts (clusters, winners, weights at large N) are shown inline.
+    shown = sdk.expanded(result.context)
     return {
         "run_id": result.run_id,
         "kind": result.kind,
@@ -164,9 +167,9 @@ def run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
         "cache_hits": sum(1 for r in counted if r["cache_hit"]),
         "stages": stages,
         "sleeves": sleeves,
-        "outputs": result.context.model_dump(mode="json", exclude={"audit_trail"}),
+        "outputs": shown.model_dump(mode="json", exclude={"audit_trail"}),
         "audit_events": len(result.context.audit_trail),
-        "results": results_document(sdk.registry, result.target, result.context),
+        "results": results_document(sdk.registry, result.target, shown),
     }
 
 
@@ -228,6 +231,7 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
             "profile": m.profile,
             "record": str(sleeve.path),
             "ledger": _ledger_rows(sleeve, damaged),
+            "context": last_context_document(sdk, sleeve, damaged),
         }
         for m in sleeve_manifests(sdk, run_id, damaged)
         for sleeve in [sdk.record(m.run_id)]
@@ -237,6 +241,7 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
         "record": str(record.path),
         "manifest": manifest.model_dump(mode="json"),
         "ledger": ledger,
+        "context": last_context_document(sdk, record, damaged),
         "sleeves": sleeves,
         "damaged": [problem.to_json() for problem in damaged],
         "results": recorded_results(sdk, record, manifest),
@@ -244,7 +249,18 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
 
 
 def recorded_results(sdk: QuantSDK, record: RunRecord, manifest: RunManifest) -> dict[str, Any] | None:
-    """The results of the context the run last recorded (None before its first step)."""
+    """The results of the context the run last recorded (None before its first step), its
+    collections read back from the store."""
     if len(record.context_names()) < 2:  # only its input: no step has run
         return None
-    return results_document(sdk.registry, manifest.target, record.last_context())
+    return results_document(sdk.registry, manifest.target, sdk.expanded(record.last_context()))
+
+
+def last_context_document(sdk: QuantSDK, record: RunRecord, damaged: list[RecordProblem]) -> dict[str, Any]:
+    """The last context the run recorded whole, collections and audit data inline ({} when it
+    recorded none); damaged lines go to `damaged`."""
+    entries, problems = record.scan_contexts()
+    damaged.extend(problems)
+    if not entries:
+        return {}
+    return expanded_document(sdk.home.artifact_store(), context_from_data(entries[-1][1]))

@@ -29,7 +29,7 @@ from quant_cli.jsonout import write_json
 #: Global flags, and global options that take a value. They belong to the root command, but a
 #: user (or an agent) naturally writes them after the subcommand: `quant stage list --json`.
 GLOBAL_FLAGS = ("--json", "--debug")
-GLOBAL_VALUE_OPTIONS = ("--home",)
+GLOBAL_VALUE_OPTIONS = ("--home", "--store", "--store-options")
 
 
 @dataclass(frozen=True)

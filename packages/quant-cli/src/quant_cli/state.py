@@ -26,6 +26,9 @@ class CliState:
     sdk_factory: SdkFactory
     #: `--home` when given: it wins over QUANT_HOME and the configuration file.
     home_flag: Path | None = None
+    #: `--store` and `--store-options` when given: they win over QUANT_STORE(_OPTIONS) and the file.
+    store_flag: str | None = None
+    store_options_flag: str | None = None
     json_output: bool = False
     debug: bool = False
     #: The run the current command started, named in failure messages ("resume it with ...").
@@ -41,8 +44,13 @@ class CliState:
         if self._config is None:
             from quant_core.config import QuantConfig
 
-            flags = {"home": ("--home", str(self.home_flag))} if self.home_flag is not None else None
-            self._config = QuantConfig.load(flags=flags)
+            given = {
+                "home": ("--home", str(self.home_flag) if self.home_flag is not None else None),
+                "store": ("--store", self.store_flag),
+                "store_options": ("--store-options", self.store_options_flag),
+            }
+            flags = {key: flag for key, flag in given.items() if flag[1] is not None}
+            self._config = QuantConfig.load(flags=flags or None)
         return self._config
 
     @property

@@ -27,8 +27,17 @@ class SleeveResources:
 
     num_cpus: float = 1.0
     memory_mb: int | None = None
+    #: Custom resources each sleeve actor needs, e.g. {"gpu_node": 1}: Ray then places sleeves only
+    #: on nodes started with that resource (`ray start --resources '{"gpu_node": 4}'`).
+    resources: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        for name, amount in self.resources:
+            if not amount > 0:
+                raise ParamValidationError(
+                    f"executor ray: sleeve_resources[{name!r}]={amount} must be above 0",
+                    param="sleeve_resources", value=amount, rule="exclusiveMinimum",
+                )
         if not self.num_cpus > 0:
             raise ParamValidationError(
                 f"executor ray: sleeve_num_cpus={self.num_cpus} must be above 0",
@@ -62,6 +71,8 @@ class SleeveResources:
         options: dict[str, Any] = {"num_cpus": self.num_cpus}
         if self.memory_mb is not None:
             options["memory"] = self.memory_mb * MIB
+        if self.resources:
+            options["resources"] = dict(self.resources)
         return options
 
 

@@ -204,7 +204,7 @@ class RayComputeEngine:
         self, session: RunSession, step: FanOutStep, context: RunContext, record: RunRecord, index: int
     ) -> MetaContext:
         timer = StepTimer()
-        branches = fanout.branches(context)
+        branches = fanout.branches(context, self.runtime.store)
         sub_spec = self.runtime.registry.get_pipeline(step.pipeline)
         outcomes = self._sleeves(session, sub_spec, branches, context.run_id)
         return fanout.conclude(

@@ -97,6 +97,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verified(data: bytes, ref: ArtifactRef, where: object) -> bytes:
+    """`data` if it hashes to `ref.sha256`; else `ArtifactCorruptedError` naming `where` it was
+    read (a file, an object URL). Every store, local or remote, reads through this check."""
+    actual = sha256_hex(data)
+    if actual != ref.sha256:
+        raise ArtifactCorruptedError(str(where), f"its content hashes to {actual}, not to its name")
+    return data
+
+
 class ArtifactStore:
     """Content-addressed bytes on a (possibly shared) file system.
 
@@ -124,7 +133,10 @@ class ArtifactStore:
         return ref
 
     def exists(self, ref: ArtifactRef) -> bool:
-        return self.path_for(ref.sha256).is_file()
+        return self.has(ref.sha256)
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
 
     def verify(self, sha256: str, size: int | None = None) -> str | None:
         """What is wrong with the stored file named `sha256` (None: it is there and whole)."""
@@ -150,12 +162,7 @@ class ArtifactStore:
             raise ArtifactNotFoundError(
                 f"artifact {ref.sha256} ({ref.media_type}) is not in the store at {self.root}"
             ) from None
-        actual = sha256_hex(data)
-        if actual != ref.sha256:
-            raise ArtifactCorruptedError(
-                str(path), f"its content hashes to {actual}, not to its name"
-            )
-        return data
+        return verified(data, ref, path)
 
     def put_json(self, value: Any) -> ArtifactRef:
         return self.put(canonical_json(value), JSON_MEDIA_TYPE)

@@ -72,7 +72,8 @@ class CacheLookup:
 
     entry: CacheEntry | None
     damage: tuple[str, ...] = ()
-    path: Path | None = None
+    #: where the entry is (a file, or an object's URL in a URL store)
+    path: str | None = None
 
 
 class StageCache:
@@ -82,6 +83,17 @@ class StageCache:
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
+    def where(self, key: str) -> str:
+        """Where the entry for `key` is kept (for messages)."""
+        return str(self.path_for(key))
+
+    def _read(self, key: str) -> bytes:
+        """The stored entry's bytes; FileNotFoundError when there is none."""
+        return self.path_for(key).read_bytes()
+
+    def _write(self, key: str, data: bytes) -> None:
+        write_atomic(self.path_for(key), data)
+
     def get(self, key: str, store: ArtifactStore) -> CacheEntry | None:
         """The entry for `key`, or None when it is absent or damaged, or an artifact it names is
         missing or damaged (see `lookup` for what was found)."""
@@ -90,9 +102,9 @@ class StageCache:
     def lookup(self, key: str, store: ArtifactStore, *, checked: Collection[str] = ()) -> CacheLookup:
         """The entry for `key` with its own checksum and every artifact it names checked, except
         those in `checked` (already checked in this run: an entry repeats its input's refs)."""
-        path = self.path_for(key)
+        path = self.where(key)
         try:
-            raw = path.read_bytes()
+            raw = self._read(key)
         except FileNotFoundError:
             return CacheLookup(None, path=path)
         except OSError as exc:
@@ -109,7 +121,7 @@ class StageCache:
         return CacheLookup(None if damage else entry, damage, path)
 
     def put(self, key: str, entry: CacheEntry) -> None:
-        write_atomic(self.path_for(key), seal(entry.model_dump_json().encode()))
+        self._write(key, seal(entry.model_dump_json().encode()))
 
     def discard(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)

@@ -14,6 +14,9 @@ an error naming the key and where it was written (exit 2), not a setting silentl
 
     home = ".quant"                       # QUANT_HOME; relative to the file's folder
     store = "s3://bucket/prefix"          # QUANT_STORE; default: the home
+    store_options = { endpoint_url = "http://minio:9000" }   # QUANT_STORE_OPTIONS (JSON)
+    store_read_cache = "/var/cache/quant" # QUANT_STORE_READ_CACHE; default ~/.cache/quant/store
+    store_runs = true                     # QUANT_STORE_RUNS; run records also under <store>/runs
 
     [executor]
     name = "dbos"                         # QUANT_EXECUTOR
@@ -40,13 +43,14 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from quant_core.errors import ParamValidationError, close_matches
 from quant_core.home import QuantHome
+from quant_core.stores.location import StoreLocation, parse_options
 
 CONFIG_ENV = "QUANT_CONFIG"
 CONFIG_FILE = "quant.toml"
@@ -99,9 +103,26 @@ class TelemetrySettings(_Section):
     pushgateway_url: str | None = Field(None, description="Pushgateway that short runs push their metrics to.")
 
 
+StoreOption = str | int | float | bool
+
+
+def _json_object(value: Any) -> Any:
+    """A JSON object given as text (an environment variable, a flag) becomes a table."""
+    if isinstance(value, str):
+        return parse_options(value, source="store_options")
+    return value
+
+
 class Settings(_Section):
     home: str = Field(".quant", min_length=1, description="Where runs, artifacts, the cache and profiles live.")
     store: str | None = Field(None, description="Artifacts and cache location (path or URL); default: the home.")
+    store_options: Annotated[dict[str, StoreOption] | None, BeforeValidator(_json_object)] = Field(
+        None, description="fsspec storage options of a URL store (a table, or a JSON object in the environment)."
+    )
+    store_read_cache: str | None = Field(
+        None, description="Folder of this machine's read-through cache of a URL store; default ~/.cache/quant/store."
+    )
+    store_runs: bool = Field(False, description="Also publish run records under <store>/runs and read them from there.")
     executor: ExecutorSettings = ExecutorSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 
@@ -110,6 +131,9 @@ class Settings(_Section):
 ENVIRONMENT: dict[str, str] = {
     "home": "QUANT_HOME",
     "store": "QUANT_STORE",
+    "store_options": "QUANT_STORE_OPTIONS",
+    "store_read_cache": "QUANT_STORE_READ_CACHE",
+    "store_runs": "QUANT_STORE_RUNS",
     "executor.name": "QUANT_EXECUTOR",
     "executor.workers": "QUANT_WORKERS",
     "executor.ray.address": "RAY_ADDRESS",
@@ -134,7 +158,7 @@ EXECUTOR_OPTIONS: dict[str, tuple[str, str | None]] = {
 }
 
 #: Settings that name a location on disk: relative values are taken from the file's folder.
-_PATH_SETTINGS = ("home", "store")
+_PATH_SETTINGS = ("home", "store", "store_read_cache")
 
 
 def setting_keys(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
@@ -223,7 +247,17 @@ class QuantConfig:
 
     @property
     def home(self) -> QuantHome:
-        return QuantHome(Path(self.settings.home))
+        """The home, with the store these settings give (default: the home itself)."""
+        root = Path(self.settings.home)
+        return QuantHome(root, self.store_location(root))
+
+    def store_location(self, home: Path) -> StoreLocation:
+        """The store these settings give, the folder `home` when they name none."""
+        settings = self.settings
+        return StoreLocation.parse(
+            settings.store if settings.store is not None else home,
+            options=settings.store_options, read_cache=settings.store_read_cache, runs=settings.store_runs,
+        )
 
     def executor_options(self, name: str, accepted: list[str] | None) -> dict[str, Any]:
         """The options the settings give executor `name`, whose factory takes `accepted` (None:

@@ -25,6 +25,19 @@ class _Document(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class SpilledCollection(_Document):
+    """A collection too large to ride inline in a context (clusters, vetoes, winners, atoms at
+    thousands of assets), kept as a JSON artifact with a short summary inline, so that a context
+    stays within `quant_core.spill.CONTEXT_BUDGET_BYTES` at any universe size. Stages get the
+    collection itself (the executor expands it before `execute`); readers of recorded contexts
+    expand it with `quant_core.spill`."""
+
+    kind: Literal["spilled"] = "spilled"
+    ref: ArtifactRef
+    count: int = Field(ge=0, description="items in the collection (keys of a mapping)")
+    summary: dict[str, JsonValue] = Field(default_factory=dict)
+
+
 class AuditEvent(_Document):
     """Something a stage wants on the record: a dropped column, a veto, a fallback taken.
 
@@ -37,6 +50,8 @@ class AuditEvent(_Document):
     code: str
     message: str
     data: dict[str, JsonValue] = Field(default_factory=dict)
+    #: The event's full data when it was too large to keep inline (`data` then keeps its scalars).
+    detail: SpilledCollection | None = None
 
 
 class RunContext(_Document):
@@ -65,11 +80,14 @@ class SelectionContext(RunContext):
     returns: ArtifactRef | None = None
     features: ArtifactRef | None = None
     scores: ArtifactRef | None = None
-    clusters: dict[str, list[str]] = Field(default_factory=dict)
-    vetoes: dict[str, list[str]] = Field(default_factory=dict)
-    winners: list[str] = Field(default_factory=list)
-    strategy_atoms: list[dict[str, JsonValue]] = Field(default_factory=list)
-    composition_map: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # Collections that grow with the universe: inline while small, else a SpilledCollection.
+    # Tried left to right, so a spilled collection read back from JSON is a SpilledCollection
+    # again, never a plain dict (a `dict[str, JsonValue]` would accept its JSON too).
+    clusters: SpilledCollection | dict[str, list[str]] = Field(default_factory=dict, union_mode="left_to_right")
+    vetoes: SpilledCollection | dict[str, list[str]] = Field(default_factory=dict, union_mode="left_to_right")
+    winners: SpilledCollection | list[str] = Field(default_factory=list, union_mode="left_to_right")
+    strategy_atoms: SpilledCollection | list[dict[str, JsonValue]] = Field(default_factory=list, union_mode="left_to_right")
+    composition_map: SpilledCollection | dict[str, dict[str, int]] = Field(default_factory=dict, union_mode="left_to_right")
     weights: ArtifactRef | None = None
     allocation: dict[str, JsonValue] = Field(default_factory=dict)
     backtest: dict[str, JsonValue] = Field(default_factory=dict)
@@ -98,12 +116,14 @@ class SleeveResult(_Document):
 class MetaContext(RunContext):
     kind: Literal["meta"] = "meta"  # type: ignore[assignment]
     meta_profile: str | None = None
-    sleeves: list[SleeveSpec] = Field(default_factory=list)
+    # The sleeves' specs (with every stage's params): inline in a run's start context, where the
+    # fan-out reads them; spilled by the stages after it past INLINE_LIMIT_BYTES.
+    sleeves: SpilledCollection | list[SleeveSpec] = Field(default_factory=list, union_mode="left_to_right")
     sleeve_results: list[SleeveResult] = Field(default_factory=list)
     meta_returns: ArtifactRef | None = None
     meta_weights: dict[str, float] = Field(default_factory=dict)
     flattened_weights: ArtifactRef | None = None
-    report: dict[str, JsonValue] = Field(default_factory=dict)
+    report: SpilledCollection | dict[str, JsonValue] = Field(default_factory=dict, union_mode="left_to_right")
 
     def cache_view(self) -> dict[str, Any]:
         # Sleeve run ids are provenance, not data: the sleeves' data is named by artifact hashes.

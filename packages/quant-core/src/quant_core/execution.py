@@ -36,6 +36,7 @@ from quant_core.records import (
     utc_now_iso,
 )
 from quant_core.registry import StageRegistry
+from quant_core.spill import compact_context, expand_context
 from quant_core.stage import Stage, StageSpec
 from quant_core.telemetry import Telemetry
 
@@ -58,7 +59,7 @@ class Runtime:
 
     @functools.cached_property
     def cache(self) -> StageCache:
-        return StageCache(self.home.cache_dir)
+        return self.home.stage_cache()
 
     def record(self, run_id: str) -> RunRecord:
         return RunRecord(self.home.runs_dir, run_id)
@@ -165,9 +166,13 @@ def _execute_stage(
 
     trail_length = len(context.audit_trail)
     try:
-        output = stage.execute(context)
-        _check_contract(spec.id, context, output, input_view, trail_length)
+        # The stage sees its collections inline; what is cached, recorded and sent is compact.
+        working, spilled = expand_context(store, context)
+        working_view = input_view if working is context else canonical_json(working.cache_view())
+        output = stage.execute(working)
+        _check_contract(spec.id, working, output, working_view, trail_length)
         stage.outputs(output)
+        output = compact_context(store, output, known=spilled, events_from=trail_length)
         output = _with_stage_params(output, stage_id, normalised_params)
         output_hash = _json_hash(spec.id, output)
     except Exception as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from quant_core.config import QuantConfig
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
@@ -41,8 +43,12 @@ from quant_core.records import (
     validate_run_id,
 )
 from quant_core.registry import StageRegistry
+from quant_core.stores.location import StoreLocation
 from quant_core.telemetry import Telemetry
 from quant_core.uri import QuantURI, parse_uri
+
+if TYPE_CHECKING:
+    from quant_core.stores.runs import RunMirror
 
 
 class PipelinePlan(NamedTuple):
@@ -88,6 +94,8 @@ class QuantSDK:
         *,
         config: QuantConfig | str | os.PathLike[str] | None = None,
         telemetry: Telemetry | None = None,
+        store: str | os.PathLike[str] | StoreLocation | None = None,
+        store_options: Mapping[str, Any] | None = None,
     ) -> None:
         """`versions` (distribution -> version, written to every run manifest) is read from the
         installed packages once, on first use, unless given.
@@ -95,13 +103,23 @@ class QuantSDK:
         `config` is the deployment's configuration (a `QuantConfig`, or the path of its file);
         by default it is read as the `quant` command reads it (`QUANT_CONFIG`, `./quant.toml`,
         `[tool.quant]` of `./pyproject.toml`, the environment). It gives the home when `home` is
-        not given, the default executor and its options, and the telemetry unless `telemetry`
-        is given."""
+        not given, the store, the default executor and its options, and the telemetry unless
+        `telemetry` is given.
+
+        `store` is where artifacts and the cache live (a path or a URL such as
+        `s3://bucket/prefix`, with fsspec `store_options`); default: the configuration's
+        (`QUANT_STORE`, `store =`), else the home."""
         self.config = config if isinstance(config, QuantConfig) else QuantConfig.load(file=config)
         if isinstance(home, QuantHome):
             self.home = home
+        elif home is not None:
+            root = QuantHome.resolve(home, environ={}).root
+            self.home = QuantHome(root, self.config.store_location(root))
         else:
-            self.home = QuantHome.resolve(home) if home is not None else self.config.home
+            self.home = self.config.home
+        if store is not None:
+            location = store if isinstance(store, StoreLocation) else StoreLocation.parse(store, options=store_options)
+            self.home = replace(self.home, store=location)
         self._registry = registry
         self._profiles = profiles
         self._versions = dict(versions) if versions is not None else None
@@ -210,7 +228,8 @@ class QuantSDK:
             # checked before the new run id goes in, so an error names the run it came from
             context = coerce_context(context, spec.stage_class.context_type, stage_id).model_copy(update=update)
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
-        (output,) = runner.map(stage_id, [context], stage_params)
+        with self._publishing(run_id):
+            (output,) = runner.map(stage_id, [context], stage_params)
         return self._result(run_id, output)
 
     def _base_stage_params(self, stage_id: str, context: RunContext | None, profile: str | None) -> dict[str, Any]:
@@ -258,7 +277,8 @@ class QuantSDK:
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
         # Only a sleeve run resumed alone has a parent; other executors need not take the option.
         lineage = {"parent_run_id": parent_run_id} if parent_run_id else {}
-        output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params, **lineage)
+        with self._publishing(plan.context.run_id):
+            output = runner.run_pipeline(plan.spec, plan.context, plan.stage_params, **lineage)
         return self._result(plan.context.run_id, output)
 
     def plan_pipeline(
@@ -344,7 +364,8 @@ class QuantSDK:
                 parent_run_id=manifest.parent_run_id,
             )
         runner = self.executor(executor or manifest.executor, force=force, **options)
-        (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
+        with self._publishing(run_id):
+            (output,) = runner.map(manifest.target, [plan.context], plan.stage_params.get(manifest.target, {}))
         return self._result(run_id, output)
 
     def resume_plan(self, run_id: str) -> tuple[RunManifest, PipelinePlan]:
@@ -360,19 +381,55 @@ class QuantSDK:
     # -- records --------------------------------------------------------------------------------
 
     def record(self, run_id: str) -> RunRecord:
-        return RunRecord(self.home.runs_dir, run_id)
+        """The record of `run_id`; with `store_runs`, fetched from the store when this machine
+        has none."""
+        record = RunRecord(self.home.runs_dir, run_id)
+        if self._run_mirror is not None and not record.exists():
+            self._run_mirror.fetch(run_id)
+        return record
 
     def list_runs(self) -> list[RunManifest]:
+        if self._run_mirror is not None:
+            self._run_mirror.fetch_all()
         return list_runs(self.home.runs_dir)
 
     def scan_runs(self) -> RunScan:
         """Every run whose manifest reads, and the damaged ones (named, not raised)."""
+        if self._run_mirror is not None:
+            self._run_mirror.fetch_all()
         return scan_runs(self.home.runs_dir)
+
+    @functools.cached_property
+    def _run_mirror(self) -> RunMirror | None:
+        """The copy of run records under the store, when the store location asks for it."""
+        location = self.home.store_location
+        if not location.runs:
+            return None
+        from quant_core.stores.runs import RunMirror
+
+        return RunMirror(location, self.home.runs_dir)
+
+    @contextlib.contextmanager
+    def _publishing(self, run_id: str) -> Iterator[None]:
+        """Publish the run's record under the store once the run ends, failed or not (a failure
+        to publish after a failed run carries that run's error as its context)."""
+        try:
+            yield
+        finally:
+            if self._run_mirror is not None:
+                self._run_mirror.publish(run_id)
 
     def last_context(self, run_id: str) -> RunContext:
         record = self.record(run_id)
         record.read_manifest()  # a clear RunNotFoundError for an unknown id
         return record.last_context()
+
+    def expanded(self, context: RunContext) -> RunContext:
+        """`context` with every collection that was kept as an artifact (clusters, vetoes, ...
+        at large universes) and every audit event's full data back inline."""
+        from quant_core.spill import expanded
+
+        return expanded(self.home.artifact_store(), context)
 
     def _result(self, run_id: str, output: RunContext) -> RunResult:
         record = self.record(run_id)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
 from quant_core.artifacts import ArtifactStore
-from quant_core.context import RunContext
+from quant_core.context import RunContext, SpilledCollection
 from quant_core.errors import ParamValidationError, RegistryError
 
 STAGE_ID_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
@@ -188,11 +188,16 @@ class Stage(ABC, Generic[ContextT]):
 
     def outputs(self, context: ContextT) -> dict[str, Any]:
         """This stage's outputs as JSON data: each `Outputs` field read from the context (or,
-        when the context has no such field, from its artifacts)."""
+        when the context has no such field, from its artifacts); a spilled collection is read
+        back from the artifact store."""
+        from quant_core.spill import expand
+
         data: dict[str, Any] = {}
         for field in self.Outputs.model_fields:
             if field in type(context).model_fields:
                 value = getattr(context, field)
+                if isinstance(value, SpilledCollection):
+                    value = expand(self.artifacts, value)
             else:
                 value = context.artifacts.get(field)
             data[field] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value

@@ -21,10 +21,12 @@ import dataclasses
 import logging
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
 from quant_core.execution import Runtime
+from quant_core.stores.location import StoreLocation
 
 from quant_flows_dbos.errors import EngineConflictError, WorkflowFailure
 from quant_flows_dbos.identity import ProcessIdentity
@@ -61,14 +63,20 @@ class DbosEngine:
     def runtime(self) -> Runtime:
         return self._runtime
 
-    def runtime_for(self, home: str, force: bool) -> Runtime:
-        """The runtime a workflow of `home` runs with (its `force` as the run was started)."""
+    def runtime_for(self, home: str, force: bool, store: Mapping[str, Any] | None = None) -> Runtime:
+        """The runtime a workflow of `home` runs with: its `force` as the run was started, and the
+        store the driver handed over in the workflow's input (not this process's own setting)."""
         if home != str(self._runtime.home.root):
             raise EngineConflictError(
                 f"a DBOS workflow of the QuantHome {home} reached the process serving "
                 f"{self._runtime.home.root}; each home is its own DBOS application"
             )
-        return self._runtime if self._runtime.force == force else dataclasses.replace(self._runtime, force=force)
+        runtime = self._runtime if self._runtime.force == force else dataclasses.replace(self._runtime, force=force)
+        if store is not None:
+            location = StoreLocation.from_json(store)
+            if location != runtime.home.store_location:
+                runtime = dataclasses.replace(runtime, home=dataclasses.replace(runtime.home, store=location))
+        return runtime
 
     def take_over_abandoned(self) -> list[str]:
         """Take over the runs pending on processes of this host that died since launch (a

@@ -65,7 +65,10 @@ class DbosExecutor:
         return map_each(stage_id, contexts, run_one)
 
     def _settings(self) -> dict[str, Any]:
-        return {"home": str(self.runtime.home.root), "force": self.runtime.force, "sleeve_concurrency": self.workers}
+        return {
+            "home": str(self.runtime.home.root), "store": self.runtime.home.store_location.to_json(),
+            "force": self.runtime.force, "sleeve_concurrency": self.workers,
+        }
 
     def _run(self, request: RunRequest) -> RunContext:
         engine = self.engine

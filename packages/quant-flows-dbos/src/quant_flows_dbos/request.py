@@ -15,7 +15,7 @@ _STEPS = TypeAdapter(list[RunnableStep])
 
 #: Settings of how a run executes, not of what it computes: a second start of the same run may
 #: differ in them.
-_EXECUTION_SETTINGS = frozenset({"force", "sleeve_concurrency"})
+_EXECUTION_SETTINGS = frozenset({"force", "sleeve_concurrency", "store"})
 
 
 class RunRequest(BaseModel):
@@ -28,8 +28,11 @@ class RunRequest(BaseModel):
     context: dict[str, JsonValue]
     params: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
     parent_run_id: str | None = None
-    #: The QuantHome the run's record, artifacts and cache live in.
+    #: The QuantHome the run's record (and by default its artifacts and cache) live in.
     home: str
+    #: Where the run's artifacts and cache live (`StoreLocation.to_json()`), handed over by the
+    #: driver: a process that runs or recovers the workflow uses it, never its own settings.
+    store: dict[str, JsonValue] | None = None
     force: bool = False
     #: How many sleeves of a fan-out run at once (the sleeve queue's concurrency).
     sleeve_concurrency: int = Field(default=1, ge=1)

@@ -67,7 +67,7 @@ def quant_run(request: dict[str, Any]) -> dict[str, Any]:
     run = RunRequest.model_validate(request)
     engine = current_engine()
     try:
-        output = WorkflowRun(engine.runtime_for(run.home, run.force), run, engine.describe()).run()
+        output = WorkflowRun(engine.runtime_for(run.home, run.force, run.store), run, engine.describe()).run()
     except QuantError as error:
         raise WorkflowFailure(error) from error
     return output.model_dump(mode="json")
@@ -136,7 +136,7 @@ class WorkflowRun:
 
     def _fan_out(self, record: RunRecord, index: int, step: FanOutStep, context: RunContext) -> MetaContext:
         started_at = DBOS.run_step({"name": step_name(index, step.step_id, "start")}, utc_now_iso)
-        branches = fanout.branches(context)
+        branches = fanout.branches(context, self.runtime.store)
         outcomes = self._run_sleeves(step, branches)
         gathered = fanout.gather(context, step, outcomes)  # type: ignore[arg-type]
         failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
@@ -172,7 +172,8 @@ class WorkflowRun:
         for branch in branches:
             child = RunRequest.build(
                 "pipeline", sub_spec.id, sub_steps, branch.context, dict(branch.sleeve.stage_params),
-                parent_run_id=self.request.run_id, home=self.request.home, force=self.request.force,
+                parent_run_id=self.request.run_id, home=self.request.home, store=self.request.store,
+                force=self.request.force,
                 sleeve_concurrency=self.request.sleeve_concurrency,
             )
             with SetWorkflowID(branch.context.run_id):

@@ -12,6 +12,7 @@ task run's history, not state shared between runs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,11 +71,13 @@ class StageAttempts:
         # Prefect names a task after its function; an instance has no __name__ of its own.
         self.__name__ = stage_id
 
-    def __call__(self, context: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    def __call__(self, context: str) -> dict[str, JsonValue]:
+        """One attempt on `context`, the input context as a JSON document: a string, which
+        Prefect passes as it is (a dict it would walk, looking for futures, at every submit)."""
         self.retryable = False
         node, worker = ray_worker_identity() if self.on_ray else (None, None)
         outcome = run_attempt(
-            self.runtime, run_id=self.run_id, step=self.step, stage_id=self.stage_id, context=context,
+            self.runtime, run_id=self.run_id, step=self.step, stage_id=self.stage_id, context=json.loads(context),
             params=self.params, attempt=len(self.attempts) + 1, executor=EXECUTOR_NAME,
             node=node, worker=worker,
         )

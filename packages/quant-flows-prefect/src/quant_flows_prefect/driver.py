@@ -97,16 +97,23 @@ class FlowDriver:
         # on the local executor.
         prepared = prepare_stage(self.runtime, stage_id, context, params)
         entry = None if self.runtime.force else self.runtime.cache.get(prepared.cache_key, self.runtime.store)
+        # A stage whose output quant holds is served, not computed: its task runs here, in the
+        # driver, rather than taking a trip to a worker (a Ray round trip costs more than the hit).
+        in_driver = entry is not None and not refresh_cache
         task = stage_task(
             self.runtime, prepared.spec, run_id=record.run_id, step=step, params=params,
             cache_key=prepared.cache_key, run_name=stage_id if sleeve is None else f"{stage_id} [{sleeve}]",
             # Without quant's entry (never computed, or removed) Prefect's is not served either.
-            refresh_cache=refresh_cache or entry is None, on_ray=self.on_ray,
+            refresh_cache=refresh_cache or entry is None, on_ray=self.on_ray and not in_driver,
         )
-        future: PrefectFuture[dict[str, Any]] = task.submit(context=context.model_dump(mode="json"))
-        future.wait()
-        state = future.state
-        result = future.result(raise_on_failure=False)
+        document = context.model_dump_json()
+        if in_driver:
+            state = task(context=document, return_state=True)
+        else:
+            future: PrefectFuture[dict[str, Any]] = task.submit(context=document)
+            future.wait()
+            state = future.state
+        result = state.result(raise_on_failure=False)
         if state.name == CACHED and entry is not None:
             if outcomes_of(result)[-1].ledger[-1].output_hash != entry.output_hash:
                 # Prefect persisted another output under this key than quant's cache holds: run
@@ -158,7 +165,7 @@ class FlowDriver:
 
     def _fan_out(self, record: RunRecord, step: int, fan_out: FanOutStep, context: RunContext) -> MetaContext:
         timer = StepTimer()
-        branches = fanout.branches(context)
+        branches = fanout.branches(context, self.runtime.store)
         sub_spec = self.runtime.registry.get_pipeline(fan_out.pipeline)
         sub_run = RunTarget("pipeline", sub_spec.id, self.runtime.registry.flatten(sub_spec))
         # One driver thread per sleeve: it only submits tasks and waits. Each thread gets its

@@ -19,7 +19,9 @@ class TransientStore(ArtifactStore):
     again by the next."""
 
     def __init__(self, backing: ArtifactStore) -> None:
+        # Reads go to the backing store itself, whatever it is (a local folder, an object store).
         super().__init__(backing.root)
+        self._backing = backing
         self._bytes: dict[str, bytes] = {}
         self._decoded: dict[tuple[str, str], Any] = {}
 
@@ -41,12 +43,12 @@ class TransientStore(ArtifactStore):
         self._bytes.setdefault(ref.sha256, data)
         return ref
 
-    def exists(self, ref: ArtifactRef) -> bool:
-        return ref.sha256 in self._bytes or super().exists(ref)
+    def has(self, sha256: str) -> bool:
+        return sha256 in self._bytes or self._backing.has(sha256)
 
     def get(self, ref: ArtifactRef) -> bytes:
         held = self._bytes.get(ref.sha256)
-        return held if held is not None else super().get(ref)
+        return held if held is not None else self._backing.get(ref)
 
 
 def put_frame(store: ArtifactStore, frame: pd.DataFrame) -> ArtifactRef:

@@ -52,7 +52,9 @@ def deploy_prefect(
 ) -> None:
     """Serve a Prefect deployment of PIPELINE's generated flow until interrupted (Ctrl-C).
 
-    Runs start from the schedule, the Prefect UI or `prefect deployment run PIPELINE/NAME`, with the typed parameters profile and params (defaults: --profile and --param); each is a quant run in this home, named by its flow run.
+    Runs start from the schedule, the Prefect UI or `prefect deployment run PIPELINE/NAME`, with the
+    typed parameters profile and params (defaults: --profile and --param); each is a quant run in
+    this home, named by its flow run.
 
     Talks to --prefect-api-url (else PREFECT_API_URL, else quant.toml's executor.prefect.api_url, else an ephemeral server that lives as long as this command). Serves /metrics of the deployment's runs on --metrics-port."""
     state = get_state(ctx)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from quant_core.context import MetaContext, RunContext, SelectionContext, SleeveResult, SleeveSpec
+from quant_core.artifacts import ArtifactStore
+from quant_core.context import MetaContext, RunContext, SelectionContext, SleeveResult, SleeveSpec, SpilledCollection
 from quant_core.errors import QuantError, SleeveFailureError
 from quant_core.hashing import content_hash
 from quant_core.pipeline import FanOutStep
 from quant_core.records import LedgerEntry, RunRecord, StepTimer, validate_run_id
+from quant_core.spill import expand
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,22 @@ def sleeve_name(parent_run_id: str, run_id: str) -> str:
     return run_id[len(parent_run_id) + 1 :]
 
 
-def branches(context: RunContext) -> list[Branch]:
+def branches(context: RunContext, store: ArtifactStore | None = None) -> list[Branch]:
+    """One branch per sleeve. The sleeves are inline in a run's start context; after a stage they
+    may be a `SpilledCollection`, read back from `store` (the runtime's artifact store)."""
     if not isinstance(context, MetaContext):
         raise TypeError(f"a fan-out over sleeves needs a MetaContext, got {type(context).__name__}")
-    if not context.sleeves:
+    sleeves = context.sleeves
+    if isinstance(sleeves, SpilledCollection):
+        if store is None:
+            raise ValueError(
+                f"run {context.run_id}: the sleeves are kept as an artifact (a stage ran before the "
+                f"fan-out); pass the runtime's store to fanout.branches to read them"
+            )
+        sleeves = [SleeveSpec.model_validate(s) for s in expand(store, sleeves)]
+    if not sleeves:
         raise ValueError(f"run {context.run_id}: the meta context lists no sleeves to fan out")
-    names = [s.name for s in context.sleeves]
+    names = [s.name for s in sleeves]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"run {context.run_id}: sleeve names must be unique, repeated: {duplicates}")
@@ -55,7 +67,7 @@ def branches(context: RunContext) -> list[Branch]:
                 run_id=sleeve_run_id(context.run_id, sleeve.name), profile=sleeve.profile
             ),
         )
-        for sleeve in context.sleeves
+        for sleeve in sleeves
     ]
 
 

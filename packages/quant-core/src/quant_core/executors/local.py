@@ -82,7 +82,7 @@ class LocalExecutor:
 
     def _fan_out(self, step: FanOutStep, context: RunContext, record: RunRecord, index: int) -> MetaContext:
         timer = StepTimer()
-        branches = fanout.branches(context)
+        branches = fanout.branches(context, self.runtime.store)
         sub_spec = self.runtime.registry.get_pipeline(step.pipeline)
         if self.workers > 1 and len(branches) > 1:
             outcomes = self._run_branches_in_pool(sub_spec, branches, context.run_id)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Summarise a recorded quant run (and its sleeve runs) as JSON: status, error, the failed steps,
 # the warning and error audit events, and the vetoes by reason, from `quant runs show RUN --json`
-# and the contexts the run recorded (<record>/contexts.jsonl).
+# (its `context`: the last context the run recorded, every collection inline).
 #
 #   usage: diagnose.sh RUN        (run ids: quant runs list --json)
 #
@@ -23,7 +23,7 @@ if [ "$status" -ne 0 ]; then
 fi
 
 python3 -c '
-import collections, json, pathlib, sys
+import collections, json, sys
 
 shown = json.load(sys.stdin)
 
@@ -39,17 +39,7 @@ def failed_steps(ledger):
     ]
 
 
-def last_context(record):
-    """The context after the last step that succeeded (the input of the one that failed)."""
-    path = pathlib.Path(record) / "contexts.jsonl"
-    if not path.is_file():
-        return {}
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return json.loads(lines[-1])["context"] if lines else {}
-
-
-def findings(record):
-    context = last_context(record)
+def findings(context):
     events = [
         {k: e[k] for k in ("stage_id", "level", "code", "message")}
         for e in context.get("audit_trail", []) if e["level"] in ("warning", "error")
@@ -69,10 +59,10 @@ summary = {
     "invocations": manifest["invocations"],
     "record": shown["record"],
     "failed_steps": failed_steps(shown["ledger"]),
-    **findings(shown["record"]),
+    **findings(shown["context"]),
     "sleeves": [
         {"run_id": s["run_id"], "profile": s["profile"], "status": s["status"],
-         "failed_steps": failed_steps(s["ledger"]), **findings(s["record"])}
+         "failed_steps": failed_steps(s["ledger"]), **findings(s["context"])}
         for s in shown["sleeves"]
     ],
 }
