@@ -27,6 +27,8 @@ from quant_cli.params import parse_params
 from quant_cli.state import get_state
 
 PREFECT_PACKAGE = "quant-flows-prefect"
+#: The executor options a served deployment takes from the configuration.
+DEPLOYMENT_OPTIONS = ("task_runner", "ray_address", "prefect_api_url")
 
 
 class BackendNotInstalledError(QuantError):
@@ -58,7 +60,9 @@ def deploy_prefect(
 
     Talks to --prefect-api-url (else PREFECT_API_URL, else quant.toml's executor.prefect.api_url, else an ephemeral server that lives as long as this command). Serves /metrics of the deployment's runs on --metrics-port."""
     state = get_state(ctx)
-    settings = state.config().settings
+    config = state.config()
+    # The deployment's own settings, as a run on the prefect executor would take them.
+    configured = config.executor_options("prefect", list(DEPLOYMENT_OPTIONS))
     try:
         from quant_flows_prefect.deploy import ServedDeployment, serve_pipeline
     except ImportError as error:
@@ -75,10 +79,10 @@ def deploy_prefect(
 
     serve_pipeline(
         state.sdk(), pipeline_id, name=name, profile=profile, params=parse_params(param), cron=cron,
-        task_runner=task_runner or settings.executor.prefect.task_runner or "thread",
-        ray_address=ray_address or settings.executor.ray.address,
-        api_url=prefect_api_url or settings.executor.prefect.api_url,
-        metrics_port=settings.telemetry.metrics_port if metrics_port is None else metrics_port,
+        task_runner=task_runner or configured.get("task_runner") or "thread",
+        ray_address=ray_address or configured.get("ray_address"),
+        api_url=prefect_api_url or configured.get("prefect_api_url"),
+        metrics_port=config.settings.telemetry.metrics_port if metrics_port is None else metrics_port,
         metrics_host=metrics_host, on_ready=announce,
     )
 
