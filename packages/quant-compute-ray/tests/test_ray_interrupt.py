@@ -63,9 +63,14 @@ DRIVER = textwrap.dedent(
     )
     registry.register_executor("ray", factory)
     profiles = toy_profiles()
+    # each sleeve its own seed: no sleeve is served from a twin's cache entry (alpha and gamma
+    # share a profile), so each held sleeve computed its first step itself
     sleeves = [
-        SleeveSpec(name=s.name, profile=s.profile, stage_params={"test.hold": {"folder": str(folder)}})
-        for s in profiles.profiles["trio"].sleeves
+        SleeveSpec(
+            name=s.name, profile=s.profile,
+            stage_params={"test.hold": {"folder": str(folder)}, "toy.seed": {"n": 3 + index}},
+        )
+        for index, s in enumerate(profiles.profiles["trio"].sleeves)
     ]
     profiles.profiles["held_trio"] = ResolvedProfile(name="held_trio", kind="meta", sleeves=sleeves)
     sdk = QuantSDK(home=home, registry=registry, profiles=profiles, versions={})
