@@ -17,10 +17,11 @@ costs without quant. Each figure is the median over repetitions of (run time / 2
 Targets: <= 2 ms per stage cold, <= 0.5 ms per stage cached.
 
 `--telemetry` measures tracing and metrics instead: the same pipeline, in the same repetition,
-with telemetry off (the default) and on (OpenTelemetry spans to an SDK tracer provider whose
-batch processor exports to an exporter that drops them, and Prometheus metrics), cold and
-cached; the figure is on minus off per stage. Off, the seam costs one no-op context manager per
-stage and per run: timed on its own, in a loop. Targets: off nothing measurable, on <= 0.2 ms.
+with telemetry off (the default), tracing alone (OpenTelemetry spans to an SDK tracer provider
+whose batch processor exports to an exporter that drops them; each ledger line names its trace)
+and on (tracing and Prometheus metrics), cold and cached; the figures are each state minus off
+per stage. Off, the seam costs one no-op context manager per stage and per run and a trace id
+that is None: timed on its own, in a loop. Targets: off nothing measurable, on <= 0.2 ms.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def measure(repeats: int, scratch: Path, versions: dict[str, str]) -> dict[str, 
 TARGET_TELEMETRY_MS = 0.2
 
 
-def telemetry_on() -> Telemetry:
+def telemetry_on(*, metrics: bool = True) -> Telemetry:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -116,16 +117,22 @@ def telemetry_on() -> Telemetry:
 
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(Dropping()))
-    return Telemetry(tracing=Tracing(provider), metrics=QuantMetrics())
+    return Telemetry(tracing=Tracing(provider), metrics=QuantMetrics() if metrics else None)
+
+
+#: The telemetry states compared in each repetition: off, tracing alone, tracing and metrics.
+TELEMETRY_STATES = ("off", "tracing", "on")
 
 
 def measure_telemetry(repeats: int, scratch: Path, versions: dict[str, str]) -> dict[str, list[float]]:
-    """Seconds per stage, telemetry off and on, cold and cached, interleaved in each repetition."""
+    """Seconds per stage, in each `TELEMETRY_STATES`, cold and cached, interleaved in each
+    repetition."""
     per_stage: dict[str, list[float]] = {}
-    on = telemetry_on()
+    tracing, on = telemetry_on(metrics=False), telemetry_on()
     for rep in range(repeats):
         sdks = {
             "off": make_sdk(scratch / f"off-{rep}", versions),
+            "tracing": make_sdk(scratch / f"tracing-{rep}", versions, telemetry=tracing),
             "on": make_sdk(scratch / f"on-{rep}", versions, telemetry=on),
         }
         for mode in ("cold", "cached"):
@@ -133,18 +140,20 @@ def measure_telemetry(repeats: int, scratch: Path, versions: dict[str, str]) -> 
                 timing = Timing(lambda: sdk.run_pipeline(PIPELINE_ID, run_id=f"{mode}-{rep}"))
                 per_stage.setdefault(f"{mode} {state} wall", []).append(timing.wall / STAGES)
                 per_stage.setdefault(f"{mode} {state} cpu", []).append(timing.cpu / STAGES)
+    tracing.flush()
     on.flush()
     return per_stage
 
 
 def seam_cost_off(loops: int = 200_000) -> float:
-    """Seconds per stage of the seam with telemetry off: the stage hook and a run hook's share."""
+    """Seconds per stage of the seam with telemetry off: the stage hook, the ledger's trace id and a
+    run hook's share."""
     telemetry = Telemetry.off()
     record = object()
     start = time.perf_counter()
     for _ in range(loops):
         with telemetry.stage(record, stage_id="s", step=1, attempt=1, executor="local"):
-            pass
+            telemetry.trace_id()
     per_stage = (time.perf_counter() - start) / loops
     start = time.perf_counter()
     for _ in range(loops):
@@ -158,19 +167,23 @@ def report_telemetry(repeats: int, scratch: Path, versions: dict[str, str], scra
     per_stage = measure_telemetry(repeats, scratch, versions)
     print(f"machine: {machine()}")
     print(f"scratch: {scratch_name}; {STAGES} toy.noop stages; {repeats} repetitions; load average {os.getloadavg()[0]:.1f}\n")
-    print(f"{'mode':<8} {'clock':<5} {'off ms/stage':>13} {'on ms/stage':>12} {'on - off':>9} {'(IQR of paired diffs)':>24}")
+    print("ms per stage; 'tracing': spans only, 'on': spans and metrics; added = median of the paired")
+    print("differences with 'off' in the same repetition (IQR)\n")
+    print(f"{'mode':<8} {'clock':<5} {'off':>8} {'tracing':>8} {'on':>8} {'tracing added':>22} {'on added':>22}")
     missed = False
     for mode in ("cold", "cached"):
         for clock in ("wall", "cpu"):
-            off = [v * 1e3 for v in per_stage[f"{mode} off {clock}"]]
-            on = [v * 1e3 for v in per_stage[f"{mode} on {clock}"]]
-            diffs = [b - a for a, b in zip(off, on)]
-            low, _, high = statistics.quantiles(diffs, n=4)
-            added = statistics.median(diffs)
-            if clock == "cpu":
-                missed |= added > TARGET_TELEMETRY_MS
-            print(f"{mode:<8} {clock:<5} {statistics.median(off):>13.4f} {statistics.median(on):>12.4f} "
-                  f"{added:>9.4f} {f'({low:.3f} to {high:.3f})':>24}")
+            times = {state: [v * 1e3 for v in per_stage[f"{mode} {state} {clock}"]] for state in TELEMETRY_STATES}
+            cells = []
+            for state in ("tracing", "on"):
+                diffs = [b - a for a, b in zip(times["off"], times[state])]
+                low, _, high = statistics.quantiles(diffs, n=4)
+                added = statistics.median(diffs)
+                if clock == "cpu":
+                    missed |= added > TARGET_TELEMETRY_MS
+                cells.append(f"{added:.4f} ({low:.3f} to {high:.3f})")
+            medians = "".join(f"{statistics.median(times[state]):>9.4f}" for state in TELEMETRY_STATES)
+            print(f"{mode:<8} {clock:<5}{medians} {cells[0]:>22} {cells[1]:>22}")
     print(f"\ntelemetry off: the seam's no-op hooks cost {seam_cost_off() * 1e6:.3f} us per stage (target: not measurable)")
     print(f"telemetry on: target <= {TARGET_TELEMETRY_MS} ms per stage (median of paired CPU-time differences)")
     return 1 if missed else 0

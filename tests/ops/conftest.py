@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.append(_HERE)
 
-from ops_support import OtlpReceiver, write_tiny_profiles  # noqa: E402
+from ops_support import write_tiny_profiles  # noqa: E402
 
 
 @pytest.fixture
@@ -21,8 +22,10 @@ def tiny_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def otlp_receiver() -> Iterator[OtlpReceiver]:
+def otlp_receiver() -> Iterator[Any]:
     pytest.importorskip("opentelemetry.proto", reason="needs quant-core[otlp]")
+    from quant_core.testing_spans import OtlpReceiver
+
     receiver = OtlpReceiver()
     yield receiver
     receiver.close()

@@ -3,6 +3,7 @@ and from the `quant` command exporting over OTLP to a receiver on loopback (the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,16 +11,11 @@ import pytest
 pytest.importorskip("quant_stages", reason="needs quant-stages")
 pytest.importorskip("opentelemetry.sdk.trace", reason="needs quant-core[otel]")
 
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 from ops_support import quant, quant_env, write_tiny_profiles  # noqa: E402  (tests/ops, on sys.path)
 
 from quant_core import QuantSDK  # noqa: E402
-from quant_core.config import QuantConfig  # noqa: E402
-from quant_core.telemetry import Telemetry  # noqa: E402
 from quant_core.testing import span_tree  # noqa: E402
-from quant_core.tracing import Tracing  # noqa: E402
+from quant_core.testing_spans import one_trace, traced_sdk  # noqa: E402
 
 SLEEVE_STAGES = [
     "selection.ingestion", "selection.features", "selection.inference", "selection.clustering",
@@ -34,10 +30,7 @@ def shape(tree: list[dict]) -> list[tuple]:
 
 
 def traced_run(home: Path, run_id: str) -> tuple[list, QuantSDK]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    sdk = QuantSDK(home=home, config=QuantConfig.defaults(), telemetry=Telemetry(tracing=Tracing(provider)))
+    sdk, exporter = traced_sdk(home)
     sdk.run_pipeline("meta.full", profile="tiny_meta", run_id=run_id)
     return list(exporter.get_finished_spans()), sdk
 
@@ -80,3 +73,7 @@ def test_the_quant_command_exports_the_same_tree_over_otlp(tiny_home: Path, otlp
     # Exported before the command returned: the CLI flushes its spans at the end of a run.
     assert span_tree(otlp_receiver.spans) == span_tree(in_process)
     assert {s.attributes["quant.run_id"] for s in otlp_receiver.spans if s.parent is None} == {"cli"}
+    # The run record links to its trace.
+    shown = quant("runs", "show", "cli", "--json", env=env, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["trace_ids"] == [f"{one_trace(otlp_receiver.spans):032x}"]

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,14 +96,42 @@ def profiles_with_crashes(failing_sleeves: tuple[str, ...] = (), crashing_sleeve
 
 
 @pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
-    """The session's local Ray (the caller's Ray, from quant's point of view): its GCS address."""
+def span_receiver() -> Iterator[Any]:
+    """An OTLP/HTTP receiver on loopback for the session, where the session Ray's workers export
+    the spans of traced runs (None without quant-core[otlp]: nothing is traced then)."""
+    try:
+        from quant_core.testing_spans import OtlpReceiver
+
+        receiver = OtlpReceiver()
+    except ImportError:
+        yield None
+        return
+    yield receiver
+    receiver.close()
+
+
+#: How soon a worker's batch span processor exports (ms): tests wait for the spans.
+SPAN_EXPORT_DELAY_MS = "100"
+
+
+@pytest.fixture(scope="session")
+def ray_address(span_receiver: Any) -> Iterator[str]:
+    """The session's local Ray (the caller's Ray, from quant's point of view): its GCS address.
+    Its workers export spans to `span_receiver` as a deployment's would to a collector, through
+    OpenTelemetry's settings in the job's runtime_env; only a run traced on the driver makes any."""
     temp_dir = tempfile.mkdtemp(prefix="rq", dir="/tmp")  # short: Ray's socket paths must fit
     if ray.is_initialized():
         # Another package's session Ray (the Prefect tests start one whose workers carry their
         # Prefect server's settings): its tests are done, since pytest runs a folder's together.
         ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
+    env_vars = {} if span_receiver is None else {
+        "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": span_receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": SPAN_EXPORT_DELAY_MS, "OTEL_SERVICE_NAME": "quant-ray-worker",
+    }
+    ray.init(
+        address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False,
+        runtime_env={"env_vars": env_vars} if env_vars else None,
+    )
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

@@ -27,7 +27,7 @@ from quant_core.records import RunRecord, new_run_id, validate_run_id
 
 LEDGER_FIELDS = {
     "run_id", "step", "stage_id", "attempt", "status", "started_at", "duration_s", "input_hash",
-    "output_hash", "cache_key", "cache_hit", "error", "executor", "repaired", "node", "worker",
+    "output_hash", "cache_key", "cache_hit", "error", "executor", "repaired", "node", "worker", "trace_id",
     "checksum",  # every line is sealed with the sha256 of its own text
 }
 

@@ -4,6 +4,7 @@ records alike), and nothing imported or set up when telemetry is off."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import subprocess
@@ -144,6 +145,32 @@ def test_a_remote_attempt_joins_the_trace_it_is_handed(home: QuantHome, telemetr
     assert stage.parent.span_id == driver.get_span_context().span_id
     assert stage.context.trace_id == driver.get_span_context().trace_id
     assert stage.attributes["quant.executor"] == "ray"
+
+
+def test_each_attempts_ledger_line_names_its_trace(home: QuantHome, telemetry: Telemetry, exporter: InMemorySpanExporter) -> None:
+    sdk = traced_sdk(home, telemetry)
+    sdk.run_pipeline("toy.meta", profile="trio", run_id="named")
+    (trace_id,) = {f"{span.context.trace_id:032x}" for span in exporter.get_finished_spans()}
+    runs = ("named", "named.alpha", "named.beta", "named.gamma")
+    lines = [entry for run_id in runs for entry in sdk.record(run_id).read_ledger()]
+    # the fan-out's own line is the run's, not an attempt's: it has no span of its own
+    assert {entry.trace_id for entry in lines if not entry.stage_id.startswith("fan_out.")} == {trace_id}
+
+    untraced = QuantSDK(home=home, registry=toy_registry(), profiles=ProfileCatalog([toy_profiles()]), config=QuantConfig.defaults())
+    result = untraced.run_pipeline("toy.portfolio", profile="small", run_id="untraced")
+    assert [entry.trace_id for entry in result.ledger] == [None, None, None]
+
+
+def test_a_worker_that_exports_no_spans_still_names_the_trace(home: QuantHome, telemetry: Telemetry) -> None:
+    with telemetry.tracing.tracer.start_as_current_span("driver") as driver:
+        traceparent = telemetry.traceparent()
+    # a worker without OTEL_* exporter settings: tracing on, its spans not recorded
+    worker = dataclasses.replace(traced_sdk(home, telemetry).runtime(), telemetry=Telemetry(tracing=Tracing(None)))
+    outcome = run_attempt(
+        worker, run_id="remote", step=1, stage_id="toy.seed", context={"kind": "selection", "run_id": "remote"},
+        params={"n": 2}, executor="ray", traceparent=traceparent,
+    )
+    assert [entry.trace_id for entry in outcome.ledger] == [f"{driver.get_span_context().trace_id:032x}"]
 
 
 def test_metrics_count_each_attempt_once(home: QuantHome, telemetry: Telemetry) -> None:

@@ -243,9 +243,17 @@ def run_record_document(sdk: QuantSDK, run_id: str) -> dict[str, Any]:
         "ledger": ledger,
         "context": last_context_document(sdk, record, damaged),
         "sleeves": sleeves,
+        "trace_ids": trace_ids([ledger, *(sleeve["ledger"] for sleeve in sleeves)]),
         "damaged": [problem.to_json() for problem in damaged],
         "results": recorded_results(sdk, record, manifest),
     }
+
+
+def trace_ids(ledgers: list[list[dict[str, Any]]]) -> list[str]:
+    """The OpenTelemetry traces the run's attempts were traced in, first first: one per
+    invocation of a run traced on any executor, none when tracing was off."""
+    found = dict.fromkeys(row["trace_id"] for rows in ledgers for row in rows if row.get("trace_id"))
+    return list(found)
 
 
 def recorded_results(sdk: QuantSDK, record: RunRecord, manifest: RunManifest) -> dict[str, Any] | None:

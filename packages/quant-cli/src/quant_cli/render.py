@@ -286,6 +286,7 @@ def run_show(console: Console, document: dict[str, Any]) -> None:
             ("error", manifest["error"]),
             # the engine's view of the run, e.g. the Prefect flow run (id, API and UI URLs)
             ("engine", manifest.get("engine")),
+            ("traces", ", ".join(document.get("trace_ids", [])) or None),
             ("record", document["record"]),
         ],
     )

@@ -39,12 +39,16 @@ class StageCall:
     stage_id: str
     context: RunContext
     params: dict[str, Any]
+    #: The run's span (W3C traceparent, taken on the driver inside the run): every attempt's
+    #: span on a worker is its child. None when tracing is off.
+    traceparent: str | None = None
 
     def request(self, attempt: int) -> str:
         """The attempt's request as JSON (before `wire.pack`)."""
         return attempt_request(
             run_id=self.record.run_id, step=self.step, stage_id=self.stage_id,
             context=self.context.model_dump(mode="json"), params=self.params, attempt=attempt,
+            traceparent=self.traceparent,
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import contextvars
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -109,9 +110,13 @@ class RayComputeEngine:
         params: Mapping[str, Mapping[str, Any]],
         *,
         parent_run_id: str | None = None,
+        traceparent: str | None = None,
     ) -> RunContext:
+        """`traceparent`: the span the run's span is a child of (default: the current one)."""
         with self._session() as session:
-            return self._pipeline(session, spec, context, params, TaskPlacement(session), parent_run_id)
+            return self._pipeline(
+                session, spec, context, params, TaskPlacement(session), parent_run_id, traceparent
+            )
 
     def map_stages(
         self, stage_id: str, contexts: Sequence[RunContext], params: Mapping[str, Any]
@@ -121,35 +126,36 @@ class RayComputeEngine:
         params = dict(params)
         self.runtime.registry.get(stage_id)  # an unknown stage is the caller's error, before any run opens
         with self._session() as session:
-            runs: list[tuple[contextlib.AbstractContextManager[RunRecord], str]] = []  # (its record, run id)
+            runs: list[_OpenRun] = []
             failures: list[tuple[str, MapFailure]] = []
 
             def opened() -> Iterator[StageCall]:
                 for context in contexts:
-                    run = stage_run(
-                        self.runtime, stage_id, context, params, executor=self.name, engine=session.engine
+                    run = _OpenRun(
+                        stage_run(self.runtime, stage_id, context, params, executor=self.name, engine=session.engine),
+                        context.run_id,
                     )
                     try:
-                        record = run.__enter__()
+                        record = run.enter()
                     except ParamValidationError as refused:  # e.g. a run id already used otherwise
                         failures.append((context.run_id, refused))
                         continue
-                    runs.append((run, context.run_id))
-                    yield StageCall(record, 1, stage_id, context, params)
+                    runs.append(run)
+                    yield StageCall(record, 1, stage_id, context, params, run.traceparent(self.runtime))
 
             try:
                 results = run_stage_calls(session, self.runtime.registry, opened(), TaskPlacement(session))
             except BaseException as stopped:
-                for run, _ in runs:
-                    run.__exit__(type(stopped), stopped, stopped.__traceback__)
+                for run in runs:
+                    run.exit(stopped)
                 raise
             outputs = []
-            for (run, run_id), result in zip(runs, results):
+            for run, result in zip(runs, results):
                 if isinstance(result, QuantError):
-                    run.__exit__(type(result), result, result.__traceback__)
-                    failures.append((run_id, result))
+                    run.exit(result)
+                    failures.append((run.run_id, result))
                 else:
-                    run.__exit__(None, None, None)
+                    run.exit(None)
                     outputs.append(result)
         raise_map_failures(stage_id, contexts, failures)
         return outputs
@@ -162,12 +168,15 @@ class RayComputeEngine:
         pipeline: str | PipelineSpec,
         *,
         parent_run_id: str | None = None,
+        traceparent: str | None = None,
     ) -> list[fanout.BranchOutcome]:
         """Run `pipeline` once per sleeve, each in its own `SleeveActor`, all at once (as many as
-        the cluster's CPUs allow); every sleeve's outcome, failures included."""
+        the cluster's CPUs allow); every sleeve's outcome, failures included. Each sleeve's span
+        is a child of `traceparent` (default: the current span)."""
         spec = self.runtime.registry.get_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+        traceparent = traceparent or self.runtime.telemetry.traceparent()
         with self._session() as session:
-            return self._sleeves(session, spec, sleeves, parent_run_id)
+            return self._sleeves(session, spec, sleeves, parent_run_id, traceparent)
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -179,41 +188,57 @@ class RayComputeEngine:
         params: Mapping[str, Mapping[str, Any]],
         placement: Placement,
         parent_run_id: str | None = None,
+        traceparent: str | None = None,
     ) -> RunContext:
         registry = self.runtime.registry
         steps = registry.flatten(spec)
         with recorded_run(
             self.runtime, kind="pipeline", target=spec.id, context=context, params=params,
             steps=[s.model_dump(mode="json") for s in steps], executor=self.name,
-            parent_run_id=parent_run_id, engine=session.engine,
+            parent_run_id=parent_run_id, traceparent=traceparent, engine=session.engine,
         ) as record:
+            # The run's span, taken on this thread (a sleeve's runs on a thread of its own): the
+            # parent of every attempt's span on the workers and of the sleeves' spans.
+            run_span = self.runtime.telemetry.traceparent()
             for index, step in enumerate(steps, start=1):
                 if isinstance(step, StageStep):
                     call = StageCall(
-                        record, index, step.stage, context, effective_params(step.params, params.get(step.stage, {}))
+                        record, index, step.stage, context, effective_params(step.params, params.get(step.stage, {})),
+                        run_span,
                     )
                     (result,) = run_stage_calls(session, registry, [call], placement)
                     if isinstance(result, QuantError):
                         raise result
                     context = result
                 else:
-                    context = self._fan_out(session, step, context, record, index)
+                    context = self._fan_out(session, step, context, record, index, run_span)
             return context
 
     def _fan_out(
-        self, session: RunSession, step: FanOutStep, context: RunContext, record: RunRecord, index: int
+        self,
+        session: RunSession,
+        step: FanOutStep,
+        context: RunContext,
+        record: RunRecord,
+        index: int,
+        traceparent: str | None,
     ) -> MetaContext:
         timer = StepTimer()
         branches = fanout.branches(context, self.runtime.store)
         sub_spec = self.runtime.registry.get_pipeline(step.pipeline)
-        outcomes = self._sleeves(session, sub_spec, branches, context.run_id)
+        outcomes = self._sleeves(session, sub_spec, branches, context.run_id, traceparent)
         return fanout.conclude(
             record, step=index, fan_out=step, context=context, outcomes=outcomes,  # type: ignore[arg-type]
             timer=timer, executor=self.name,
         )
 
     def _sleeves(
-        self, session: RunSession, spec: PipelineSpec, branches: Sequence[fanout.Branch], parent_run_id: str | None
+        self,
+        session: RunSession,
+        spec: PipelineSpec,
+        branches: Sequence[fanout.Branch],
+        parent_run_id: str | None,
+        traceparent: str | None,
     ) -> list[fanout.BranchOutcome]:
         # One driver thread per sleeve, each driving its sleeve's actor attempt by attempt; the
         # main thread waits for them all (an interrupt kills the actors, which ends the threads).
@@ -221,25 +246,57 @@ class RayComputeEngine:
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=max(len(branches), 1), thread_name_prefix="quant-sleeve"
         ) as pool:
-            futures = [pool.submit(self._sleeve, session, spec, branch, parent_run_id) for branch in branches]
+            futures = [
+                pool.submit(self._sleeve, session, spec, branch, parent_run_id, traceparent) for branch in branches
+            ]
             with session.interruptible():
                 while not all(future.done() for future in futures):
                     concurrent.futures.wait(futures, timeout=SLEEVE_POLL_S)
         return [future.result() for future in futures]
 
     def _sleeve(
-        self, session: RunSession, spec: PipelineSpec, branch: fanout.Branch, parent_run_id: str | None
+        self,
+        session: RunSession,
+        spec: PipelineSpec,
+        branch: fanout.Branch,
+        parent_run_id: str | None,
+        traceparent: str | None,
     ) -> fanout.BranchOutcome:
-        """One sleeve's whole pipeline as its own run, in its own actor (a sleeve thread)."""
+        """One sleeve's whole pipeline as its own run, in its own actor (a sleeve thread). Its
+        run's span is opened here, as a child of the parent run's (`traceparent`: a thread of a
+        pool does not inherit the parent's current span)."""
         actor = SleeveActor.options(**self.sleeve_resources.actor_options()).remote(session.runtime)
         session.started_actor(actor)
         try:
             placement = ActorPlacement(actor, actor.identity.remote())
             result = self._pipeline(
-                session, spec, branch.context, branch.sleeve.stage_params, placement, parent_run_id
+                session, spec, branch.context, branch.sleeve.stage_params, placement, parent_run_id, traceparent
             )
         except Exception as exc:  # recorded in the sleeve's result and raised by the gate
             return fanout.BranchOutcome(branch=branch, error=fanout.describe_error(exc))
         finally:
             session.finished_actor(actor)
         return fanout.BranchOutcome(branch=branch, context=result)
+
+
+class _OpenRun:
+    """One run of `map_stages`, opened now and closed after every run's attempts came back. Each
+    is entered in a context of its own: its span stays current there only, so the runs opened one
+    after another are siblings, not each other's children, and close in any order."""
+
+    def __init__(self, run: contextlib.AbstractContextManager[RunRecord], run_id: str) -> None:
+        self._run = run
+        self._context = contextvars.copy_context()
+        self.run_id = run_id
+
+    def enter(self) -> RunRecord:
+        return self._context.run(self._run.__enter__)
+
+    def traceparent(self, runtime: Runtime) -> str | None:
+        return self._context.run(runtime.telemetry.traceparent)
+
+    def exit(self, error: BaseException | None) -> None:
+        if error is None:
+            self._context.run(self._run.__exit__, None, None, None)
+        else:
+            self._context.run(self._run.__exit__, type(error), error, error.__traceback__)

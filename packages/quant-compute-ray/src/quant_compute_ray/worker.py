@@ -51,11 +51,22 @@ class RuntimeHandle:
 
 
 def attempt_request(
-    *, run_id: str, step: int, stage_id: str, context: dict[str, Any], params: dict[str, Any], attempt: int
+    *,
+    run_id: str,
+    step: int,
+    stage_id: str,
+    context: dict[str, Any],
+    params: dict[str, Any],
+    attempt: int,
+    traceparent: str | None = None,
 ) -> str:
-    """The JSON a stage attempt travels to a worker as (data stays in the artifact store)."""
+    """The JSON a stage attempt travels to a worker as (data stays in the artifact store).
+    `traceparent`: the run's span on the driver, which the attempt's span joins on the worker."""
     return json.dumps(
-        {"run_id": run_id, "step": step, "stage_id": stage_id, "context": context, "params": params, "attempt": attempt},
+        {
+            "run_id": run_id, "step": step, "stage_id": stage_id, "context": context, "params": params,
+            "attempt": attempt, "traceparent": traceparent,
+        },
         separators=(",", ":"),
     )
 
@@ -68,6 +79,10 @@ def attempt_on_worker(runtime: Runtime, request: str) -> str:
         runtime, **json.loads(wire.unpack(request, runtime.store)), executor=EXECUTOR_NAME,
         node=where.get_node_id(), worker=where.get_worker_id(),
     )
+    # Export the attempt's span before answering (when this worker exports any): a sleeve's actor
+    # is killed as soon as its sleeve ends, and a Ray started for the run stops after it, both
+    # sooner than a batch of spans is due.
+    runtime.telemetry.flush()
     return wire.pack(wire.encode_outcome(outcome), runtime.store)
 
 

@@ -139,13 +139,14 @@ def _execute_stage(
     normalised_params, input_view, key = prepared.params, prepared.input_view, prepared.cache_key
     view = prepared.view
     input_hash = sha256_hex(input_view)
+    trace_id = runtime.telemetry.trace_id()  # the attempt's span is current: its trace is the run's
 
     def ledger(status: str, **fields: Any) -> None:
         record.append_ledger(
             LedgerEntry(
                 run_id=record.run_id, step=step, stage_id=stage_id, attempt=attempt,
                 status=status, started_at=timer.started_at, duration_s=timer.elapsed(),
-                input_hash=input_hash, cache_key=key, executor=executor, **fields,
+                input_hash=input_hash, cache_key=key, executor=executor, trace_id=trace_id, **fields,
             )
         )
 

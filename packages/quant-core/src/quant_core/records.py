@@ -109,6 +109,9 @@ class LedgerEntry(BaseModel):
     #: and worker id, or host and pid), for tracing a step back to a machine.
     node: str | None = None
     worker: str | None = None
+    #: The OpenTelemetry trace the attempt's span belongs to (32 hex digits) when tracing was on:
+    #: the run's trace, whichever executor ran the attempt (None when tracing was off).
+    trace_id: str | None = None
 
 
 def latest_attempts(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:

@@ -105,6 +105,11 @@ class Telemetry:
         """The current span as a W3C traceparent, for handing to a worker (None when off)."""
         return self.tracing.traceparent() if self.tracing is not None else None
 
+    def trace_id(self) -> str | None:
+        """The current span's trace id as 32 hex digits, for the ledger (None when off, or when
+        no span is current)."""
+        return self.tracing.trace_id() if self.tracing is not None else None
+
     @contextlib.contextmanager
     def attach(self, traceparent: str | None) -> Iterator[None]:
         """Make `traceparent` (a span of another process) the current parent."""

@@ -207,6 +207,29 @@ def toy_profiles(failing_sleeves: tuple[str, ...] = ()) -> ToyProfiles:
     return ToyProfiles({"small": small, "large": large, "trio": trio})
 
 
+#: Profiles of the real pipelines (they need quant-stages) small enough for a test: a portfolio on
+#: 24 synthetic assets, and a meta profile of two sleeves of it (the second with another engine).
+TINY_SLEEVE_PROFILE = (
+    '[data]\ndataset = "synthetic"\nparams = { seed = 3, n_assets = 24, n_days = 500 }\n'
+    '[stages."selection.policy"]\nmin_history = 100\n'
+    '[stages."allocation.backtest"]\ntrain = 200\ntest = 60\n'
+)
+TINY_META_PROFILE = (
+    '[profile]\nkind = "meta"\n'
+    '[[sleeves]]\nname = "a"\nprofile = "tiny_sleeve"\n'
+    '[[sleeves]]\nname = "b"\nprofile = "tiny_sleeve"\n'
+    '[sleeves.stages."allocation.optimize"]\nengine = "risk_parity"\n'
+)
+
+
+def write_tiny_profiles(home: Path) -> Path:
+    """`tiny_sleeve` and `tiny_meta` in `home/profiles` (for `portfolio.full` and `meta.full`)."""
+    (home / "profiles").mkdir(parents=True, exist_ok=True)
+    (home / "profiles" / "tiny_sleeve.toml").write_text(TINY_SLEEVE_PROFILE, encoding="utf-8")
+    (home / "profiles" / "tiny_meta.toml").write_text(TINY_META_PROFILE, encoding="utf-8")
+    return home
+
+
 #: Span attributes that differ between two runs of the same work (where and when it ran).
 VOLATILE_SPAN_ATTRIBUTES = frozenset({"quant.run_id", "quant.parent_run_id", "quant.node", "quant.worker"})
 

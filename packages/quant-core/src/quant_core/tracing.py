@@ -109,6 +109,10 @@ class Tracing:
         _PROPAGATOR.inject(carrier)
         return carrier.get("traceparent")
 
+    def trace_id(self) -> str | None:
+        span_context = trace.get_current_span().get_span_context()
+        return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
     @contextlib.contextmanager
     def attached(self, traceparent: str) -> Iterator[None]:
         token = otel_context.attach(_context_of(traceparent))

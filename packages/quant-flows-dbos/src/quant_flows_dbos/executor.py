@@ -65,9 +65,11 @@ class DbosExecutor:
         return map_each(stage_id, contexts, run_one)
 
     def _settings(self) -> dict[str, Any]:
+        # The workflow runs on a DBOS thread: the caller's span travels in its input.
         return {
             "home": str(self.runtime.home.root), "store": self.runtime.home.store_location.to_json(),
             "force": self.runtime.force, "sleeve_concurrency": self.workers,
+            "traceparent": self.runtime.telemetry.traceparent(),
         }
 
     def _run(self, request: RunRequest) -> RunContext:

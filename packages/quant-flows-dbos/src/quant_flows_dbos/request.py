@@ -14,8 +14,8 @@ from quant_core.pipeline import RunnableStep
 _STEPS = TypeAdapter(list[RunnableStep])
 
 #: Settings of how a run executes, not of what it computes: a second start of the same run may
-#: differ in them.
-_EXECUTION_SETTINGS = frozenset({"force", "sleeve_concurrency", "store"})
+#: differ in them (and goes on with those its workflow started with).
+_EXECUTION_SETTINGS = frozenset({"force", "sleeve_concurrency", "store", "traceparent"})
 
 
 class RunRequest(BaseModel):
@@ -36,6 +36,10 @@ class RunRequest(BaseModel):
     force: bool = False
     #: How many sleeves of a fan-out run at once (the sleeve queue's concurrency).
     sleeve_concurrency: int = Field(default=1, ge=1)
+    #: The span the run's span is a child of (W3C traceparent): the caller's for a run, the parent
+    #: run's for a sleeve; None when tracing is off. Checkpointed with the input, so a recovered
+    #: or resumed workflow's spans join the trace it started in.
+    traceparent: str | None = None
 
     @classmethod
     def build(

@@ -80,14 +80,18 @@ class WorkflowRun:
         self.runtime = runtime
         self.request = request
         self.engine = {**engine, "workflow_id": DBOS.workflow_id}
+        #: The run's span once it is open: the parent of its attempts' and its sleeves' spans.
+        self.run_span: str | None = None
 
     def run(self) -> RunContext:
         request = self.request
         context = context_from_data(request.context)
         with recorded_run(
             self.runtime, kind=request.kind, target=request.target, context=context, params=request.params,
-            steps=request.steps, executor=EXECUTOR, parent_run_id=request.parent_run_id, engine=self.engine,
+            steps=request.steps, executor=EXECUTOR, parent_run_id=request.parent_run_id,
+            traceparent=request.traceparent, engine=self.engine,
         ) as record:
+            self.run_span = self.runtime.telemetry.traceparent()
             for index, step in enumerate(request.runnable_steps(), start=1):
                 if isinstance(step, StageStep):
                     context = self._stage(record, index, step, context)
@@ -126,6 +130,7 @@ class WorkflowRun:
             outcome = run_attempt(
                 self.runtime, run_id=self.request.run_id, step=index, stage_id=stage_id, context=given,
                 params=params, attempt=attempt, executor=EXECUTOR, node=identity.host, worker=str(identity.pid),
+                traceparent=self.run_span,
             )
             return checkpoint(outcome, given, self.runtime.store)
 
@@ -173,8 +178,8 @@ class WorkflowRun:
             child = RunRequest.build(
                 "pipeline", sub_spec.id, sub_steps, branch.context, dict(branch.sleeve.stage_params),
                 parent_run_id=self.request.run_id, home=self.request.home, store=self.request.store,
-                force=self.request.force,
-                sleeve_concurrency=self.request.sleeve_concurrency,
+                force=self.request.force, sleeve_concurrency=self.request.sleeve_concurrency,
+                traceparent=self.run_span,
             )
             with SetWorkflowID(branch.context.run_id):
                 handles.append(queue.enqueue(quant_run, child.model_dump(mode="json")))

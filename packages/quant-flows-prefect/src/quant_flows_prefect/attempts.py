@@ -55,9 +55,13 @@ class StageAttempts:
         params: Mapping[str, Any],
         cache_key: str,
         on_ray: bool = False,
+        traceparent: str | None = None,
     ) -> None:
         self.runtime = runtime
         self.on_ray = on_ray
+        #: The run's span on the driver (W3C traceparent; None when tracing is off): each
+        #: attempt's span is its child, on a flow thread or a Ray worker alike.
+        self.traceparent = traceparent
         self.run_id = run_id
         self.step = step
         self.stage_id = stage_id
@@ -79,9 +83,13 @@ class StageAttempts:
         outcome = run_attempt(
             self.runtime, run_id=self.run_id, step=self.step, stage_id=self.stage_id, context=json.loads(context),
             params=self.params, attempt=len(self.attempts) + 1, executor=EXECUTOR_NAME,
-            node=node, worker=worker,
+            node=node, worker=worker, traceparent=self.traceparent,
         )
         self.attempts.append(outcome.model_dump(mode="json"))
+        if self.on_ray:
+            # A Ray worker exports the attempt's span now (when it exports any): Ray may stop
+            # with the flow run, sooner than a batch of spans is due.
+            self.runtime.telemetry.flush()
         if not outcome.succeeded:
             self.retryable = outcome.retryable
             raise StageAttemptError(list(self.attempts), outcome.retryable)

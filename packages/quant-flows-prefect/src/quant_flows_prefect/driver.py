@@ -66,18 +66,23 @@ class FlowDriver:
         *,
         parent_run_id: str | None = None,
         sleeve: str | None = None,
+        traceparent: str | None = None,
     ) -> RunContext:
+        """`traceparent`: the span the run's span is a child of (default: the current one)."""
         with recorded_run(
             self.runtime, kind=run.kind, target=run.target, context=context, params=stage_params,
             steps=[s.model_dump(mode="json") for s in run.steps], executor=EXECUTOR_NAME,
-            parent_run_id=parent_run_id, engine=self.engine,
+            parent_run_id=parent_run_id, traceparent=traceparent, engine=self.engine,
         ) as record:
+            # The run's span: the parent of its stages' attempts (on the task runner's threads or
+            # Ray workers) and of its sleeves' spans.
+            run_span = self.runtime.telemetry.traceparent()
             for index, step in enumerate(run.steps, start=1):
                 if isinstance(step, StageStep):
                     params = effective_params(step.params, stage_params.get(step.stage, {}))
-                    context = self._stage(record, index, step.stage, context, params, sleeve)
+                    context = self._stage(record, index, step.stage, context, params, sleeve, run_span)
                 else:
-                    context = self._fan_out(record, index, step, context)
+                    context = self._fan_out(record, index, step, context, run_span)
             return context
 
     # -- a stage ---------------------------------------------------------------------------------
@@ -90,6 +95,7 @@ class FlowDriver:
         context: RunContext,
         params: dict[str, Any],
         sleeve: str | None,
+        traceparent: str | None,
         *,
         refresh_cache: bool = False,
     ) -> RunContext:
@@ -105,6 +111,7 @@ class FlowDriver:
             cache_key=prepared.cache_key, run_name=stage_id if sleeve is None else f"{stage_id} [{sleeve}]",
             # Without quant's entry (never computed, or removed) Prefect's is not served either.
             refresh_cache=refresh_cache or entry is None, on_ray=self.on_ray and not in_driver,
+            traceparent=traceparent,
         )
         document = context.model_dump_json()
         if in_driver:
@@ -118,12 +125,12 @@ class FlowDriver:
             if outcomes_of(result)[-1].ledger[-1].output_hash != entry.output_hash:
                 # Prefect persisted another output under this key than quant's cache holds: run
                 # the stage again and let both caches take the new output.
-                return self._stage(record, step, stage_id, context, params, sleeve, refresh_cache=True)
+                return self._stage(record, step, stage_id, context, params, sleeve, traceparent, refresh_cache=True)
             # quant's hit path rebases the stored output on this run (its run id, its trail)
             outcomes = [
                 run_attempt(
                     self.runtime, run_id=record.run_id, step=step, stage_id=stage_id, context=context,
-                    params=params, executor=EXECUTOR_NAME,
+                    params=params, executor=EXECUTOR_NAME, traceparent=traceparent,
                 )
             ]
         elif isinstance(result, StageAttemptError):
@@ -163,7 +170,9 @@ class FlowDriver:
 
     # -- a fan-out over sleeves ------------------------------------------------------------------
 
-    def _fan_out(self, record: RunRecord, step: int, fan_out: FanOutStep, context: RunContext) -> MetaContext:
+    def _fan_out(
+        self, record: RunRecord, step: int, fan_out: FanOutStep, context: RunContext, traceparent: str | None
+    ) -> MetaContext:
         timer = StepTimer()
         branches = fanout.branches(context, self.runtime.store)
         sub_spec = self.runtime.registry.get_pipeline(fan_out.pipeline)
@@ -172,7 +181,9 @@ class FlowDriver:
         # own copy of this flow run's context, so its tasks belong to this flow run.
         with ThreadPoolExecutor(max_workers=len(branches), thread_name_prefix="quant-sleeve") as pool:
             futures = [
-                pool.submit(contextvars.copy_context().run, self._branch, sub_run, branch, context.run_id)
+                pool.submit(
+                    contextvars.copy_context().run, self._branch, sub_run, branch, context.run_id, traceparent
+                )
                 for branch in branches
             ]
             outcomes = [future.result() for future in futures]
@@ -181,11 +192,13 @@ class FlowDriver:
             timer=timer, executor=EXECUTOR_NAME,
         )
 
-    def _branch(self, sub_run: RunTarget, branch: fanout.Branch, parent_run_id: str) -> fanout.BranchOutcome:
+    def _branch(
+        self, sub_run: RunTarget, branch: fanout.Branch, parent_run_id: str, traceparent: str | None
+    ) -> fanout.BranchOutcome:
         try:
             result = self.run(
                 sub_run, branch.context, branch.sleeve.stage_params,
-                parent_run_id=parent_run_id, sleeve=branch.sleeve.name,
+                parent_run_id=parent_run_id, sleeve=branch.sleeve.name, traceparent=traceparent,
             )
         except Exception as exc:  # recorded in the sleeve's result and raised by the gate
             return fanout.BranchOutcome(branch=branch, error=fanout.describe_error(exc))

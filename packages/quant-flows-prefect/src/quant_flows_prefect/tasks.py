@@ -53,12 +53,14 @@ def stage_task(
     run_name: str,
     refresh_cache: bool = False,
     on_ray: bool = False,
+    traceparent: str | None = None,
 ) -> Task[..., dict[str, Any]]:
     """The task for one stage of one run (built per run: its function keeps that task run's
-    attempts). `refresh_cache` recomputes and overwrites Prefect's entry."""
+    attempts). `refresh_cache` recomputes and overwrites Prefect's entry; `traceparent` is the
+    run's span, the parent of each attempt's."""
     attempts = StageAttempts(
         runtime, run_id=run_id, step=step, stage_id=spec.id, params=params, cache_key=cache_key,
-        on_ray=on_ray,
+        on_ray=on_ray, traceparent=traceparent,
     )
     return Task(
         fn=attempts,

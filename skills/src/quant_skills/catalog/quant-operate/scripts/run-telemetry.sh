@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a run's traces and metrics hold, from its record: per stage of it and of its sleeves the
 # attempts, the time, the cache hits, the executor and where each attempt ran; and how to find
-# its trace (the quant.run_id attribute).
+# its trace (its trace ids, and the quant.run_id attribute).
 #
 #   usage: run-telemetry.sh RUN
 #
@@ -53,7 +53,10 @@ print(json.dumps({
     "target": manifest["target"],
     "executor": manifest["executor"],
     "status": manifest["status"],
-    "trace": {"span": "quant.run " + manifest["target"], "attribute": {"quant.run_id": manifest["run_id"]}},
+    "trace": {
+        "span": "quant.run " + manifest["target"], "attribute": {"quant.run_id": manifest["run_id"]},
+        "trace_ids": shown.get("trace_ids", []),  # one per traced invocation of the run
+    },
     "stages": stages(shown["ledger"]),
     "sleeves": {s["run_id"]: {"status": s["status"], "stages": stages(s["ledger"])} for s in shown["sleeves"]},
 }, indent=2))
