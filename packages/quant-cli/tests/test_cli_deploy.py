@@ -24,5 +24,8 @@ def test_deploy_without_the_prefect_backend_says_what_to_install(cli, monkeypatc
 def test_deploy_is_listed_with_its_options(cli) -> None:
     result = cli("deploy", "prefect", "--help")
     assert result.exit_code == 0
-    for option in ("--profile", "--name", "--cron", "--param", "--task-runner", "--ray-address"):
+    for option in (
+        "--profile", "--name", "--cron", "--param", "--task-runner", "--ray-address", "--prefect-api-url",
+        "--metrics-port", "--metrics-host",
+    ):
         assert option in result.stdout

@@ -207,7 +207,11 @@ def test_progress_follows_the_run_on_stderr(cli) -> None:
 
 
 @pytest.mark.parametrize(
-    "flag", [("--ray-address", "127.0.0.1:6379"), ("--task-runner", "ray"), ("--dbos-database-url", "sqlite:///x")]
+    "flag",
+    [
+        ("--ray-address", "127.0.0.1:6379"), ("--task-runner", "ray"), ("--dbos-database-url", "sqlite:///x"),
+        ("--prefect-api-url", "http://127.0.0.1:4200/api"),
+    ],
 )
 def test_an_option_the_executor_does_not_take_is_a_usage_error_naming_it(cli, flag) -> None:
     result = cli("pipeline", "run", "toy.portfolio", "--profile", "small", *flag, "--json")

@@ -156,8 +156,14 @@ def test_a_setting_the_chosen_executor_cannot_take_is_an_error(tmp_path: Path) -
 
 
 def test_an_engines_own_variable_is_left_to_the_engine(tmp_path: Path) -> None:
-    config = load(tmp_path, {"PREFECT_API_URL": "http://127.0.0.1:4200/api"})
+    config = load(tmp_path, {"PREFECT_API_URL": "http://127.0.0.1:4200/api", "RAY_ADDRESS": "ray://head:10001"})
     assert config.executor_options("prefect", ["task_runner"]) == {}
+    # even when the executor takes it: the engine reads its variable through its own settings
+    assert config.executor_options("prefect", ["task_runner", "ray_address", "prefect_api_url"]) == {}
+    assert config.executor_options("ray", ["ray_address"]) == {}
+    (tmp_path / "quant.toml").write_text('[executor.prefect]\napi_url = "http://prefect:4200/api"\n')
+    from_file = load(tmp_path)
+    assert from_file.executor_options("prefect", ["prefect_api_url"]) == {"prefect_api_url": "http://prefect:4200/api"}
 
 
 def test_passwords_are_masked_when_shown(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from quant_core import QuantSDK
+from quant_core.config import QuantConfig
 from quant_core.context import RunContext, SelectionContext
 from quant_core.errors import DataValidationError
 from quant_core.pipeline import PipelineSpec
@@ -171,16 +172,17 @@ def prefect_test_registry() -> StageRegistry:
     return registry
 
 
-def toy_sdk(home: Path, *, failing_sleeves: tuple[str, ...] = ()) -> QuantSDK:
+def toy_sdk(home: Path, *, failing_sleeves: tuple[str, ...] = (), config: QuantConfig | None = None) -> QuantSDK:
     return QuantSDK(
         home=home, registry=prefect_test_registry(),
-        profiles=ProfileCatalog([toy_profiles(failing_sleeves)]), versions={"quant-core": "test"},
+        profiles=ProfileCatalog([toy_profiles(failing_sleeves)]), versions={"quant-core": "test"}, config=config,
     )
 
 
 @pytest.fixture
 def make_sdk(prefect_server: LocalPrefectServer) -> Any:
-    """`make_sdk(home, failing_sleeves=())`: a toy SDK with the prefect executor, on the server."""
+    """`make_sdk(home, failing_sleeves=(), config=None)`: a toy SDK with the prefect executor, on
+    the server."""
     return toy_sdk
 
 

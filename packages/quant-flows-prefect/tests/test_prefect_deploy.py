@@ -1,11 +1,13 @@
 """`quant deploy prefect` serves a deployment from a subprocess; a run triggered through the
-Prefect API completes and leaves a quant run record named by its flow run."""
+Prefect API completes and leaves a quant run record named by its flow run, and the deployment's
+/metrics, scraped over HTTP, shows that run's stage executions (and no other run of the home)."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +19,7 @@ from uuid import UUID
 import pytest
 from quant_core import QuantSDK
 from quant_core.errors import ParamValidationError
-from quant_core.testing import toy_registry
+from quant_core.testing import scrape_metrics, toy_registry
 
 pytest.importorskip("quant_cli", reason="the deploy command ships in quant-cli")
 pytest.importorskip("quant_stages", reason="the deployed pipeline comes with quant-stages")
@@ -55,7 +57,7 @@ def test_a_served_deployment_starts_quant_runs(
     environ = {**os.environ, **prefect_server.environ(), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     command = [
         str(Path(sys.executable).parent / "quant"), "--home", str(home), "deploy", "prefect", "selection.full",
-        "--profile", "tiny_sleeve", "--name", "test-deploy", "--json",
+        "--profile", "tiny_sleeve", "--name", "test-deploy", "--metrics-port", "0", "--json",
     ]
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
@@ -88,6 +90,21 @@ def test_a_served_deployment_starts_quant_runs(
     assert manifest.engine["deployment_id"] == str(deployment_id)
     assert len(prefect_api.task_runs(flow_run.id, 6)) == 6
 
+    # A run of the same home that the deployment did not start is not in its figures.
+    QuantSDK(home=home).run_pipeline("selection.full", profile="tiny_sleeve", run_id="pd-local")
+    scraped = scrape_metrics(document["metrics_url"])
+    ledger = QuantSDK(home=home).record("pd-deployed").read_ledger()
+    executions = {
+        labels["stage_id"]: value for name, labels, value in scraped
+        if name == "quant_stage_executions_total" and labels["status"] == "succeeded"
+    }
+    assert executions == {entry.stage_id: 1.0 for entry in ledger} and len(executions) == 6
+    assert {labels["executor"] for _, labels, _ in scraped if "executor" in labels} == {"prefect"}
+    runs = {(labels["kind"], labels["status"]): value for name, labels, value in scraped if name == "quant_runs_total"}
+    assert runs == {("pipeline", "succeeded"): 1.0}
+
+
+
 
 def test_a_deployment_is_checked_before_it_is_served(tmp_path: Path, prefect_server: Any) -> None:
     from quant_flows_prefect.deploy import serve_pipeline
@@ -100,4 +117,12 @@ def test_a_deployment_is_checked_before_it_is_served(tmp_path: Path, prefect_ser
         serve_pipeline(sdk, "toy.portfolio", name="a/b", on_ready=ready.append)
     with pytest.raises(ParamValidationError, match="factor"):
         serve_pipeline(sdk, "toy.portfolio", name="bad", params={"toy.scale.factor": "many"}, on_ready=ready.append)
+    with pytest.raises(ParamValidationError, match="prefect_api_url='127.0.0.1:4200' is not a Prefect API URL"):
+        serve_pipeline(sdk, "toy.portfolio", name="daily", api_url="127.0.0.1:4200", on_ready=ready.append)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ParamValidationError, match=f"cannot serve /metrics on 127.0.0.1:{port}.*--metrics-port"):
+            serve_pipeline(sdk, "toy.portfolio", name="daily", metrics_port=port, on_ready=ready.append)
     assert ready == []  # nothing was registered

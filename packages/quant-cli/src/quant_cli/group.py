@@ -63,6 +63,7 @@ LAZY_COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("config", "quant_cli.commands.config:build", "Show the deployment's configuration (quant.toml)."),
     LazyCommand("serve-metrics", "quant_cli.commands.metrics:build", "Serve /metrics (Prometheus) counted from the run records under the home.", group=False),
     LazyCommand("deploy", "quant_cli.commands.deploy:build", "Serve pipelines as deployments of an orchestrator."),
+    LazyCommand("worker", "quant_cli.commands.worker:build", "Run long-lived workers of a backend."),
     LazyCommand("demo", "quant_cli.commands.demo:build", "Run the demo: every sleeve's portfolio, the meta-portfolio and its report.", group=False),
 )
 

@@ -40,6 +40,23 @@ TaskRunnerOption = Annotated[
     str | None,
     typer.Option("--task-runner", metavar="NAME", help="Prefect task runner for the sleeves (executor prefect): thread or ray."),
 ]
+PrefectApiUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prefect-api-url", metavar="URL",
+        help="Prefect server API (executor prefect), e.g. http://127.0.0.1:4200/api; default PREFECT_API_URL, else quant.toml's.",
+    ),
+]
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port", min=0, max=65535, metavar="PORT",
+        help="Serve /metrics (Prometheus) on PORT (default: telemetry.metrics_port, 9464; 0 picks a free one).",
+    ),
+]
+MetricsHostOption = Annotated[
+    str, typer.Option("--metrics-host", metavar="ADDR", help="Address /metrics listens on (0.0.0.0: every interface).")
+]
 DbosDatabaseUrlOption = Annotated[
     str | None,
     typer.Option(
@@ -54,11 +71,13 @@ def executor_options(
     ray_address: str | None = None,
     task_runner: str | None = None,
     dbos_database_url: str | None = None,
+    *,
+    prefect_api_url: str | None = None,
 ) -> dict[str, Any]:
     """Only what the user asked for: the SDK checks each against the chosen executor, so
     `--ray-address` with `--executor local` is a clear error naming the option."""
     given = {
         "workers": workers, "ray_address": ray_address, "task_runner": task_runner,
-        "dbos_database_url": dbos_database_url,
+        "dbos_database_url": dbos_database_url, "prefect_api_url": prefect_api_url,
     }
     return {name: value for name, value in given.items() if value is not None}

@@ -157,6 +157,13 @@ EXECUTOR_OPTIONS: dict[str, tuple[str, str | None]] = {
     "dbos_database_url": ("executor.dbos.database_url", "dbos"),
 }
 
+#: An engine's own environment variable is left to the engine, which reads it itself through its
+#: own settings (where a program may override it in-process: Prefect's `temporary_settings`, a
+#: Prefect profile), even when the executor takes the setting as an option: only a flag, the file
+#: or an explicit option is handed to the executor.
+ENGINE_VARIABLES = ("RAY_ADDRESS", "PREFECT_API_URL")
+_ENGINE_VARIABLE_SOURCES = frozenset(f"env {variable}" for variable in ENGINE_VARIABLES)
+
 #: Settings that name a location on disk: relative values are taken from the file's folder.
 _PATH_SETTINGS = ("home", "store", "store_read_cache")
 
@@ -266,7 +273,7 @@ class QuantConfig:
         options: dict[str, Any] = {}
         for option, (key, owner) in EXECUTOR_OPTIONS.items():
             value = self.value(key)
-            if value is None:
+            if value is None or self.sources[key] in _ENGINE_VARIABLE_SOURCES:
                 continue
             takes = (owner in (None, name)) if accepted is None else option in accepted
             if takes:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, push_to_gat
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from quant_core.errors import ParamValidationError
 from quant_core.pipeline import is_fan_out_step
 from quant_core.records import LedgerEntry, RunManifest, RunRecord
 
@@ -112,24 +114,46 @@ class QuantMetrics:
         push_to_gateway(gateway_url, job="quant", registry=self.registry, grouping_key=grouping)
 
 
-class RecordCollector(Collector):
-    """The metrics of every run recorded under a `QUANT_HOME`, counted afresh at each scrape (a
-    run's parsed ledger is kept while its files are unchanged)."""
+#: Which runs a `RecordCollector` counts, asked of each run's top-level run (a sleeve's parent).
+RunSelection = Callable[[RunManifest], bool]
 
-    def __init__(self, runs_dir: Path) -> None:
+
+class RecordCollector(Collector):
+    """The metrics of the runs recorded under a `QUANT_HOME` (those `select` accepts: all by
+    default), counted afresh at each scrape (a run's parsed ledger is kept while its files are
+    unchanged). A sleeve run is counted when its top-level run is."""
+
+    def __init__(self, runs_dir: Path, select: RunSelection | None = None) -> None:
         self.runs_dir = runs_dir
+        self.select = select
         self._parsed: dict[str, tuple[tuple[int, ...], RunManifest, list[LedgerEntry]]] = {}
         self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
         metrics = QuantMetrics(CollectorRegistry(auto_describe=False))
         with self._lock:
-            for manifest, ledger in self._runs():
+            for manifest, ledger in self._selected(list(self._runs())):
                 for entry in ledger:
                     metrics.observe_entry(entry)
                 if manifest.status != "running":
                     metrics.observe_run(manifest, manifest.status)
         yield from metrics.registry.collect()
+
+    def _selected(
+        self, runs: list[tuple[RunManifest, list[LedgerEntry]]]
+    ) -> list[tuple[RunManifest, list[LedgerEntry]]]:
+        if self.select is None:
+            return runs
+        manifests = {manifest.run_id: manifest for manifest, _ in runs}
+
+        def top(manifest: RunManifest) -> RunManifest:
+            seen = {manifest.run_id}
+            while manifest.parent_run_id in manifests and manifest.parent_run_id not in seen:
+                manifest = manifests[manifest.parent_run_id]
+                seen.add(manifest.run_id)
+            return manifest
+
+        return [(manifest, ledger) for manifest, ledger in runs if self.select(top(manifest))]
 
     def _runs(self) -> Iterator[tuple[RunManifest, list[LedgerEntry]]]:
         if not self.runs_dir.is_dir():
@@ -158,29 +182,59 @@ def _stamp(manifest: Path, ledger: Path) -> tuple[int, ...] | None:
         return (first.st_mtime_ns, first.st_size)
 
 
-def record_registry(runs_dir: Path) -> CollectorRegistry:
+def record_registry(runs_dir: Path, select: RunSelection | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RecordCollector(runs_dir))
+    registry.register(RecordCollector(runs_dir, select))
     return registry
 
 
-def serve(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> Any:
-    """Expose `registry` on http://host:port/metrics from a background thread; gives back the
-    server (call `.shutdown()` to stop it)."""
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server
+@dataclass(frozen=True)
+class MetricsEndpoint:
+    """/metrics served from a background thread of this process."""
+
+    server: Any
+    host: str
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve(registry: CollectorRegistry, port: int, host: str = "127.0.0.1", *, option: str = "--port") -> MetricsEndpoint:
+    """Expose `registry` on http://host:port/metrics (port 0: a free one) from a background
+    thread. A port that cannot be bound is a parameter error naming `option`, the flag that
+    chose it."""
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ParamValidationError(
+            f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}; choose another port with "
+            f"{option} PORT (0 picks a free one; the default is telemetry.metrics_port)",
+            param=option, value=port, rule="free-port",
+        ) from None
+    return MetricsEndpoint(server, host)
 
 
 __all__ = [
     "CACHE_HITS",
     "CACHE_MISSES",
     "DURATION_BUCKETS",
+    "MetricsEndpoint",
     "RUNS",
     "SLEEVES_FAILED",
     "STAGE_DURATION",
     "STAGE_EXECUTIONS",
     "QuantMetrics",
     "RecordCollector",
+    "RunSelection",
     "record_registry",
     "serve",
 ]

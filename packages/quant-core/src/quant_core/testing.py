@@ -266,3 +266,19 @@ def span_tree(spans: Any, *, drop: frozenset[str] = VOLATILE_SPAN_ATTRIBUTES) ->
         return {k: v for k, v in node.items() if k != "trace_id"} | {"children": children}
 
     return sorted((canonical(root) for root in roots), key=order)
+
+
+def scrape_metrics(url: str, *, timeout: float = 60) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample a Prometheus /metrics endpoint serves, as (sample name, labels, value), read
+    over real HTTP and parsed by prometheus-client's own parser (quant-core[prometheus])."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        text = response.read().decode()
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]

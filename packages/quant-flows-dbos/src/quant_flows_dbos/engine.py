@@ -78,6 +78,11 @@ class DbosEngine:
                 runtime = dataclasses.replace(runtime, home=dataclasses.replace(runtime.home, store=location))
         return runtime
 
+    def take_over_abandoned(self) -> list[str]:
+        """Take over the runs pending on processes of this host that died since launch (a
+        long-running worker asks now and then); their workflow ids."""
+        return _recover_dead_local_executors(self.settings)
+
     def finish_recovered(self) -> None:
         """Wait for the runs this process took over at launch (once): the command that recovered a
         crashed run finishes it. Their outcomes are in their own records."""

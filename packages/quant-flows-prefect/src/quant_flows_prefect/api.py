@@ -1,5 +1,11 @@
-"""Which Prefect API the flows talk to: `PREFECT_API_URL` when set, else Prefect's ephemeral
-server, started by quant with a start-up timeout that a loaded machine can meet.
+"""Which Prefect API the flows talk to: the URL quant is given (`prefect_api_url`, the
+`[executor.prefect] api_url` setting), else `PREFECT_API_URL`, else Prefect's ephemeral server,
+started by quant with a start-up timeout that a loaded machine can meet.
+
+A given URL is set in Prefect's settings context for the block (`temporary_settings`), not in
+the environment: the flow run, its task runs in threads, Ray workers (prefect-ray hands them the
+settings context) and a deployment's run subprocesses (Prefect serialises the settings context
+into them) all talk to it, and nothing of the process outlives the block.
 
 Prefect's own ephemeral start gives up after 20 s (slower than that on a busy machine with a
 fresh `PREFECT_HOME`), and its in-process default leaves `PREFECT_API_URL` unset, so each Ray
@@ -18,9 +24,24 @@ from quant_core.errors import ParamValidationError
 EPHEMERAL_START_TIMEOUT_S = 180
 
 
+def check_api_url(api_url: str | None) -> str | None:
+    """A given Prefect API URL, or a parameter error naming the option."""
+    if api_url is not None and not api_url.startswith(("http://", "https://")):
+        raise ParamValidationError(
+            f"prefect_api_url={api_url!r} is not a Prefect API URL: give the server's API, e.g. "
+            f"http://127.0.0.1:4200/api",
+            param="prefect_api_url", value=api_url, rule="http-url",
+        )
+    return api_url
+
+
 @contextlib.contextmanager
-def prefect_api() -> Iterator[str]:
-    """Run the block against a real Prefect API and give its URL."""
+def prefect_api(api_url: str | None = None) -> Iterator[str]:
+    """Run the block against a real Prefect API (`api_url` when given) and give its URL."""
+    if api_url is not None:
+        with temporary_settings(updates={PREFECT_API_URL: check_api_url(api_url)}):
+            yield api_url
+        return
     configured = PREFECT_API_URL.value()
     if configured:
         yield configured

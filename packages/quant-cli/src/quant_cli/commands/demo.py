@@ -13,6 +13,7 @@ from quant_cli.options import (
     DbosDatabaseUrlOption,
     ExecutorOption,
     ForceOption,
+    PrefectApiUrlOption,
     RayAddressOption,
     RunIdOption,
     TaskRunnerOption,
@@ -39,6 +40,7 @@ def demo(
     ray_address: RayAddressOption = None,
     task_runner: TaskRunnerOption = None,
     dbos_database_url: DbosDatabaseUrlOption = None,
+    prefect_api_url: PrefectApiUrlOption = None,
 ) -> None:
     """Run the demo: every sleeve's portfolio pipeline, then the meta-portfolio and its report.
     A second run is served from the cache."""
@@ -46,7 +48,7 @@ def demo(
     sdk = state.sdk()
     result = start_pipeline(
         state, sdk, pipeline, profile=profile, params={}, run_id=run_id, executor=executor, force=force,
-        options=executor_options(workers, ray_address, task_runner, dbos_database_url),
+        options=executor_options(workers, ray_address, task_runner, dbos_database_url, prefect_api_url=prefect_api_url),
     )
     document = finished_run_document(sdk, result)
     emit(state, document, draw_demo)

@@ -14,11 +14,21 @@ from rich.console import Console
 
 from quant_cli import render
 from quant_cli.jsonout import write_json
-from quant_cli.options import ParamOption, ProfileOption, RayAddressOption, TaskRunnerOption
+from quant_cli.options import (
+    MetricsHostOption,
+    MetricsPortOption,
+    ParamOption,
+    PrefectApiUrlOption,
+    ProfileOption,
+    RayAddressOption,
+    TaskRunnerOption,
+)
 from quant_cli.params import parse_params
 from quant_cli.state import get_state
 
 PREFECT_PACKAGE = "quant-flows-prefect"
+#: The executor options a served deployment takes from the configuration.
+DEPLOYMENT_OPTIONS = ("task_runner", "ray_address", "prefect_api_url")
 
 
 class BackendNotInstalledError(QuantError):
@@ -38,6 +48,9 @@ def deploy_prefect(
     param: ParamOption = None,
     task_runner: TaskRunnerOption = None,
     ray_address: RayAddressOption = None,
+    prefect_api_url: PrefectApiUrlOption = None,
+    metrics_port: MetricsPortOption = None,
+    metrics_host: MetricsHostOption = "127.0.0.1",
 ) -> None:
     """Serve a Prefect deployment of PIPELINE's generated flow until interrupted (Ctrl-C).
 
@@ -45,8 +58,11 @@ def deploy_prefect(
     typed parameters profile and params (defaults: --profile and --param); each is a quant run in
     this home, named by its flow run.
 
-    Talks to PREFECT_API_URL (else to an ephemeral server that lives as long as this command)."""
+    Talks to --prefect-api-url (else PREFECT_API_URL, else quant.toml's executor.prefect.api_url, else an ephemeral server that lives as long as this command). Serves /metrics of the deployment's runs on --metrics-port."""
     state = get_state(ctx)
+    config = state.config()
+    # The deployment's own settings, as a run on the prefect executor would take them.
+    configured = config.executor_options("prefect", list(DEPLOYMENT_OPTIONS))
     try:
         from quant_flows_prefect.deploy import ServedDeployment, serve_pipeline
     except ImportError as error:
@@ -63,7 +79,11 @@ def deploy_prefect(
 
     serve_pipeline(
         state.sdk(), pipeline_id, name=name, profile=profile, params=parse_params(param), cron=cron,
-        task_runner=task_runner or "thread", ray_address=ray_address, on_ready=announce,
+        task_runner=task_runner or configured.get("task_runner") or "thread",
+        ray_address=ray_address or configured.get("ray_address"),
+        api_url=prefect_api_url or configured.get("prefect_api_url"),
+        metrics_port=config.settings.telemetry.metrics_port if metrics_port is None else metrics_port,
+        metrics_host=metrics_host, on_ready=announce,
     )
 
 
@@ -77,6 +97,7 @@ def _draw(console: Console, document: dict[str, Any]) -> None:
             ("params", document["params"] or None),
             ("schedule", document["cron"]),
             ("Prefect API", document["api_url"]),
+            ("metrics", document["metrics_url"]),
         ],
     )
     render.line(

@@ -30,18 +30,17 @@ def serve_metrics(
     metrics = metrics_module()
     chosen = state.config().settings.telemetry.metrics_port if port is None else port
     home = state.home
-    server = metrics.serve(metrics.record_registry(home.runs_dir), chosen, host)
-    url = f"http://{host}:{server.server_port}/metrics"
+    endpoint = metrics.serve(metrics.record_registry(home.runs_dir), chosen, host)
     if state.json_output:
-        write_json({"url": url, "home": str(home.root)})
+        write_json({"url": endpoint.url, "home": str(home.root)})
     else:
-        render.line(state.out, f"serving {url} (runs recorded under {home.root}); Ctrl-C to stop")
+        render.line(state.out, f"serving {endpoint.url} (runs recorded under {home.root}); Ctrl-C to stop")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
-        server.shutdown()
+        endpoint.shutdown()
 
 
 def build() -> typer.Typer:

@@ -14,6 +14,7 @@ from quant_cli.options import (
     ExecutorOption,
     ForceOption,
     ParamOption,
+    PrefectApiUrlOption,
     ProfileOption,
     RayAddressOption,
     RunIdOption,
@@ -79,6 +80,7 @@ def run_pipeline(
     ray_address: RayAddressOption = None,
     task_runner: TaskRunnerOption = None,
     dbos_database_url: DbosDatabaseUrlOption = None,
+    prefect_api_url: PrefectApiUrlOption = None,
 ) -> None:
     """Run a pipeline. --param stage.id.name=value sets one step's parameter; a bare
     name=value sets it on every step that declares it (an error if none does)."""
@@ -87,7 +89,7 @@ def run_pipeline(
     result = start_pipeline(
         state, sdk, pipeline_id, profile=profile, params=parse_params(param), run_id=run_id,
         executor=executor, force=force,
-        options=executor_options(workers, ray_address, task_runner, dbos_database_url),
+        options=executor_options(workers, ray_address, task_runner, dbos_database_url, prefect_api_url=prefect_api_url),
     )
     emit(state, finished_run_document(sdk, result), render.run_result)
 

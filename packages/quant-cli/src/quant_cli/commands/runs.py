@@ -15,6 +15,7 @@ from quant_cli.damaged import draw_damaged
 from quant_cli.options import (
     DbosDatabaseUrlOption,
     ForceOption,
+    PrefectApiUrlOption,
     RayAddressOption,
     TaskRunnerOption,
     WorkersOption,
@@ -80,6 +81,7 @@ def resume_run(
     ray_address: RayAddressOption = None,
     task_runner: TaskRunnerOption = None,
     dbos_database_url: DbosDatabaseUrlOption = None,
+    prefect_api_url: PrefectApiUrlOption = None,
     accept_version_change: dbos_hook.AcceptVersionChangeOption = False,
 ) -> None:
     """Run a recorded run again as it was started: finished steps come from the cache, so a
@@ -89,7 +91,7 @@ def resume_run(
     run_id = resolve_run_id(sdk, run_id)
     manifest, plan = sdk.resume_plan(run_id)
     total = planned_total(sdk.registry, plan)
-    options = executor_options(None, ray_address, task_runner, dbos_database_url)
+    options = executor_options(None, ray_address, task_runner, dbos_database_url, prefect_api_url=prefect_api_url)
 
     def resume(accept: bool) -> RunResult:
         accepted = {"accept_version_change": True} if accept else {}
@@ -124,6 +126,7 @@ def run_uri(
     ray_address: RayAddressOption = None,
     task_runner: TaskRunnerOption = None,
     dbos_database_url: DbosDatabaseUrlOption = None,
+    prefect_api_url: PrefectApiUrlOption = None,
 ) -> None:
     """Run the stage or pipeline a quant:// URI names. A stage runs after the steps before it in
     its pipeline (from the cache when they can be)."""
@@ -132,7 +135,7 @@ def run_uri(
     parsed = parse_uri(uri)
     chosen = validate_run_id(parsed.run_id) if parsed.run_id else new_run_id(parsed.target)
     chosen_executor = executor or parsed.executor  # None: the configured executor
-    options = executor_options(workers, ray_address, task_runner, dbos_database_url)
+    options = executor_options(workers, ray_address, task_runner, dbos_database_url, prefect_api_url=prefect_api_url)
     upstream = None
     if parsed.kind == "pipeline":
         plan = sdk.plan_pipeline(parsed.target, params=parsed.params, run_id=chosen, profile=parsed.profile)

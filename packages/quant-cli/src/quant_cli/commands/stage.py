@@ -16,6 +16,7 @@ from quant_cli.options import (
     ExecutorOption,
     ForceOption,
     ParamOption,
+    PrefectApiUrlOption,
     ProfileOption,
     RayAddressOption,
     RunIdOption,
@@ -66,6 +67,7 @@ def run_stage(
     ray_address: RayAddressOption = None,
     task_runner: TaskRunnerOption = None,
     dbos_database_url: DbosDatabaseUrlOption = None,
+    prefect_api_url: PrefectApiUrlOption = None,
 ) -> None:
     """Run one stage as its own run (name=value or ID.name=value parameters): on an earlier
     run's data with --from-run, else after the steps before it in its pipeline."""
@@ -80,7 +82,7 @@ def run_stage(
     result, upstream = start_stage(
         state, sdk, spec.id, run_id=validate_run_id(run_id) if run_id else new_run_id(spec.id), from_run=from_run,
         profile=profile, params=strip_stage_prefix(parse_params(param), spec.id), executor=executor, force=force,
-        options=executor_options(None, ray_address, task_runner, dbos_database_url),
+        options=executor_options(None, ray_address, task_runner, dbos_database_url, prefect_api_url=prefect_api_url),
     )
     emit(state, finished_run_document(sdk, result, upstream), render.run_result)
 
