@@ -23,7 +23,7 @@ def tiny_home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def otlp_receiver() -> Iterator[Any]:
-    pytest.importorskip("opentelemetry.proto", reason="needs quant-core[otlp]")
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter", reason="needs quant-core[otlp]")
     from quant_core.testing_spans import OtlpReceiver
 
     receiver = OtlpReceiver()

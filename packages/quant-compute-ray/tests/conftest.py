@@ -100,6 +100,8 @@ def span_receiver() -> Iterator[Any]:
     """An OTLP/HTTP receiver on loopback for the session, where the session Ray's workers export
     the spans of traced runs (None without quant-core[otlp]: nothing is traced then)."""
     try:
+        # the workers' exporter, not only the receiver's protobufs (Ray brings those along)
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
         from quant_core.testing_spans import OtlpReceiver
 
         receiver = OtlpReceiver()

@@ -18,7 +18,7 @@ from quant_core import ProfileCatalog, SelectionContext, SleeveFailureError
 from quant_core.testing import toy_profiles, toy_registry, write_tiny_profiles
 
 pytest.importorskip("opentelemetry.sdk.trace", reason="needs quant-core[otel]")
-pytest.importorskip("opentelemetry.proto", reason="needs quant-core[otlp]")
+pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter", reason="needs quant-core[otlp]")
 
 from quant_core.testing_spans import (  # noqa: E402
     check_failed_sleeves,
