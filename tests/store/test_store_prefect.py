@@ -18,31 +18,10 @@ pytest.importorskip("quant_flows_prefect", reason="the Prefect store test needs 
 
 @pytest.fixture(scope="module")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_HOME,
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        temporary_settings,
-    )
-    from quant_flows_prefect.testing import local_prefect_server
+    from quant_flows_prefect.testing import local_prefect_server, talking_to
 
-    with local_prefect_server(tmp_path_factory.mktemp("prefect-home")) as server:
-        updates = {
-            PREFECT_API_URL: server.api_url, PREFECT_HOME: str(server.home),
-            PREFECT_SERVER_ANALYTICS_ENABLED: False, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-        }
-        with temporary_settings(updates=updates):
-            try:
-                yield server.api_url
-            finally:
-                # Send what Prefect's workers still hold while the server is up (at exit they
-                # would report a failed connection).
-                from prefect.events.worker import EventsWorker
-                from prefect.logging.handlers import APILogWorker
-
-                APILogWorker.drain_all(timeout=30)
-                EventsWorker.drain_all(timeout=30)
+    with local_prefect_server(tmp_path_factory.mktemp("prefect-home")) as server, talking_to(server):
+        yield server.api_url
 
 
 def _sdk(home: Path, store: StoreLocation) -> QuantSDK:

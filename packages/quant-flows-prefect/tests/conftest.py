@@ -28,7 +28,7 @@ from quant_core.profiles import ProfileCatalog
 from quant_core.registry import StageRegistry
 from quant_core.stage import Stage, StageParams
 from quant_core.testing import toy_profiles, toy_registry
-from quant_flows_prefect.testing import LocalPrefectServer, local_prefect_server, stop_process_group
+from quant_flows_prefect.testing import LocalPrefectServer, local_prefect_server, stop_process_group, talking_to
 
 
 @pytest.fixture
@@ -49,33 +49,13 @@ def spawn() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_HOME,
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        temporary_settings,
-    )
-
     with local_prefect_server(tmp_path_factory.mktemp("prefect-home")) as server:
         saved = {name: os.environ.get(name) for name in server.environ()}
         os.environ.update(server.environ())  # for subprocesses and Ray workers
         try:
-            with temporary_settings(
-                updates={
-                    PREFECT_API_URL: server.api_url, PREFECT_HOME: str(server.home),
-                    PREFECT_SERVER_ANALYTICS_ENABLED: False, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                }
-            ):
+            with talking_to(server):
                 yield server
         finally:
-            # Send what the workers still hold while the server is up (at exit they would
-            # report a failed connection).
-            from prefect.events.worker import EventsWorker
-            from prefect.logging.handlers import APILogWorker
-
-            APILogWorker.drain_all(timeout=30)
-            EventsWorker.drain_all(timeout=30)
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)

@@ -61,6 +61,34 @@ def local_prefect_server(home: Path, *, timeout: float = START_TIMEOUT_S) -> Ite
         stop_process_group(process)
 
 
+@contextlib.contextmanager
+def talking_to(server: LocalPrefectServer) -> Iterator[LocalPrefectServer]:
+    """This process's Prefect settings pointed at `server` (heartbeats and analytics off), and
+    what Prefect's log and event workers still hold sent before it stops (at exit they would
+    report a failed connection)."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_HOME,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
+
+    updates = {
+        PREFECT_API_URL: server.api_url, PREFECT_HOME: str(server.home),
+        PREFECT_SERVER_ANALYTICS_ENABLED: False, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+    }
+    try:
+        with temporary_settings(updates=updates):
+            yield server
+    finally:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=30)
+        EventsWorker.drain_all(timeout=30)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
