@@ -228,6 +228,22 @@ def run_child(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def kill_a_driver_mid_sleeve(home: Path, database_url: str, folder: Path, *, run_id: str, stage: str) -> Path:
+    """`meta.full` on the tiny profiles in a child driver that SIGKILLs itself the first time
+    sleeve b starts `stage`; gives the log of every start of `stage` (see `executions`)."""
+    write_tiny_profiles(home)
+    log, marker = folder / "executions.log", folder / "killed-once"
+    run_child(
+        {
+            "action": "run", "home": str(home), "database_url": database_url, "registry": "entry_points",
+            "pipeline": "meta.full", "profile": "tiny_meta", "run_id": run_id,
+            "kill": {"stage": stage, "run_id": f"{run_id}.b"}, "marker": str(marker), "log": str(log),
+        },
+        expect_killed=True,
+    )
+    return log
+
+
 def executions(log: Path) -> list[tuple[str, str, str]]:
     """(run id, stage id, pid) of every time the watched stage started, in order."""
     if not log.exists():

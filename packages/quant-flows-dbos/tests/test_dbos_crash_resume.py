@@ -45,16 +45,7 @@ def test_a_run_killed_inside_a_stage_resumes_where_it_stopped(
     kit, database_url: str, reference: tuple[QuantSDK, str], tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
-    kit.write_tiny_profiles(home)
-    log, marker = tmp_path / "executions.log", tmp_path / "killed-once"
-    kit.run_child(
-        {
-            "action": "run", "home": str(home), "database_url": database_url, "registry": "entry_points",
-            "pipeline": "meta.full", "profile": "tiny_meta", "run_id": RUN,
-            "kill": {"stage": CUT_STAGE, "run_id": f"{RUN}.b"}, "marker": str(marker), "log": str(log),
-        },
-        expect_killed=True,
-    )
+    log = kit.kill_a_driver_mid_sleeve(home, database_url, tmp_path, run_id=RUN, stage=CUT_STAGE)
     sdk = QuantSDK(home=home)
     assert sdk.record(RUN).read_manifest().status == "interrupted"
     assert [s for (run, s) in kit.ledger_counts(sdk, [f"{RUN}.b"])] == SLEEVE_STAGES[:6]

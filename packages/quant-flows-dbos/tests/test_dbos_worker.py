@@ -63,16 +63,7 @@ class Lines:
 
 def test_a_worker_finishes_the_run_of_a_driver_that_died(kit, database_url: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    kit.write_tiny_profiles(home)
-    log, marker = tmp_path / "executions.log", tmp_path / "killed-once"
-    kit.run_child(
-        {
-            "action": "run", "home": str(home), "database_url": database_url, "registry": "entry_points",
-            "pipeline": "meta.full", "profile": "tiny_meta", "run_id": RUN,
-            "kill": {"stage": CUT_STAGE, "run_id": f"{RUN}.b"}, "marker": str(marker), "log": str(log),
-        },
-        expect_killed=True,
-    )
+    kit.kill_a_driver_mid_sleeve(home, database_url, tmp_path, run_id=RUN, stage=CUT_STAGE)
     sdk = QuantSDK(home=home)
     assert sdk.record(RUN).read_manifest().status == "interrupted"
 
