@@ -46,6 +46,7 @@ def test_help_imports_no_command_and_nothing_of_quant_core_but_its_errors() -> N
 NOT_FOR_THE_CATALOGUE = (
     "numpy", "pandas", "scipy", "cvxpy", "pyarrow", "matplotlib", "jsonschema",
     "quant_cli.stage_run", "quant_cli.report", "quant_cli.progress", "rich.progress", "rich.live",
+    "quant_core.execution", "quant_core.cache", "quant_core.executors.base", "quant_core.executors.fanout",
 )
 
 
@@ -76,6 +77,24 @@ def test_listing_stages_builds_no_stage_parameter_validator() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     count, built = result.stdout.split(" ", 1)
     assert int(count) >= 13 and built.strip() == "[]"
+
+
+@needs_stages
+def test_listing_stages_builds_no_context_record_or_cache_validator() -> None:
+    """quant-core's models are built on first use: the catalogue validates no context, record or
+    cache entry, so it pays for none of their validators."""
+    code = (
+        "import sys\n"
+        "from quant_cli.app import main\n"
+        "sys.argv = ['quant', 'stage', 'list']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "from quant_core import artifacts, context, records\n"
+        "models = [context.SelectionContext, context.MetaContext, context.SpilledCollection,\n"
+        "          records.RunManifest, records.LedgerEntry, artifacts.ArtifactRef]\n"
+        "sys.stderr.write(repr([m.__name__ for m in models if m.__pydantic_complete__]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stderr.strip() == "[]"
 
 
 def test_the_help_lists_every_command_from_the_catalogue_without_loading_it() -> None:

@@ -29,7 +29,7 @@ _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) 
 class ArtifactRef(BaseModel):
     """A pointer to stored bytes. Small JSON: this is what crosses Ray, Prefect and DBOS."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     sha256: str = Field(pattern=SHA256_PATTERN)
     size: int = Field(ge=0)

@@ -38,7 +38,7 @@ def cache_key(
 
 
 class CacheEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     stage_id: str
     stage_version: str

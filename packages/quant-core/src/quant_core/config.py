@@ -70,7 +70,7 @@ class ConfigError(ParamValidationError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RaySettings(_Section):

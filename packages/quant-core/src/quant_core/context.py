@@ -22,7 +22,7 @@ StageParamsMap = dict[str, dict[str, JsonValue]]
 
 
 class _Document(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class SpilledCollection(_Document):

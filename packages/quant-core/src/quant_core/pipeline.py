@@ -22,7 +22,7 @@ def is_fan_out_step(step_id: str) -> bool:
 
 
 class _Step(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class StageStep(_Step):
@@ -63,7 +63,7 @@ RunnableStep = Union[StageStep, FanOutStep]
 
 
 class PipelineSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(pattern=STAGE_ID_PATTERN)
     description: str = ""

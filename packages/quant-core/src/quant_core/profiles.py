@@ -16,7 +16,7 @@ from quant_core.home import QuantHome
 class ResolvedProfile(BaseModel):
     """A profile after loading and validation: per-stage params, and sleeves for a meta profile."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     kind: Literal["portfolio", "meta"] = "portfolio"

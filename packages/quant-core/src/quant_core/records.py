@@ -69,6 +69,11 @@ def validate_run_id(run_id: str) -> str:
     return run_id
 
 
+def sleeve_run_id(parent_run_id: str, sleeve_name: str) -> str:
+    """The run id of a meta run's sleeve: `<parent>.<sleeve>`, valid or an error naming it."""
+    return validate_run_id(f"{parent_run_id}.{sleeve_name}")
+
+
 def new_run_id(target: str) -> str:
     """A fresh, sortable, readable run id: `<target>-<UTC time>-<random>`."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -88,7 +93,7 @@ def installed_versions() -> dict[str, str]:
 
 
 class LedgerEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     run_id: str
     step: int
@@ -127,7 +132,7 @@ RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 
 
 class RunManifest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     run_id: str
     kind: Literal["pipeline", "stage"]

@@ -49,7 +49,7 @@ class BufferedRecord:
 class AttemptOutcome(BaseModel):
     """What one remote attempt gives back: JSON only, small whatever the universe size."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     run_id: str
     stage_id: str

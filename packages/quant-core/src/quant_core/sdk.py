@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from quant_core.config import QuantConfig
 from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, coerce_context
 from quant_core.errors import InvalidRunIdError, ParamValidationError, ProfileNotFoundError
-from quant_core.executors.fanout import sleeve_run_id
-from quant_core.execution import Runtime, check_params
 from quant_core.executors.options import accepted_options, check_executor_options
 from quant_core.home import QuantHome
 from quant_core.params import coerce_params
@@ -40,6 +38,7 @@ from quant_core.records import (
     list_runs,
     new_run_id,
     scan_runs,
+    sleeve_run_id,
     validate_run_id,
 )
 from quant_core.registry import StageRegistry
@@ -48,7 +47,12 @@ from quant_core.telemetry import Telemetry
 from quant_core.uri import QuantURI, parse_uri
 
 if TYPE_CHECKING:
+    from quant_core.execution import Runtime
     from quant_core.stores.runs import RunMirror
+
+# The run machinery (`quant_core.execution`: the runtime, the cache, parameter checks) is imported
+# by the methods that run or check: a command that only reads the catalogue or the records
+# (`quant stage list`, `quant runs list`) builds an SDK and never runs.
 
 
 class PipelinePlan(NamedTuple):
@@ -153,6 +157,8 @@ class QuantSDK:
         return self._telemetry
 
     def runtime(self, force: bool = False) -> Runtime:
+        from quant_core.execution import Runtime
+
         return Runtime(
             home=self.home, registry=self.registry, force=force, versions=self.versions, telemetry=self.telemetry
         )
@@ -214,6 +220,8 @@ class QuantSDK:
         stage; else the params the stage ran with in the run `context` comes from (recorded in
         `context.params`), so a re-run changes only what `params` says; else the params of that
         run's profile. `params` is laid over them."""
+        from quant_core.execution import check_params
+
         spec = self.registry.get(stage_id)
         run_id = validate_run_id(run_id) if run_id else new_run_id(stage_id)
         layered = self._base_stage_params(stage_id, context, profile)
@@ -293,6 +301,8 @@ class QuantSDK:
     ) -> PipelinePlan:
         """What `run_pipeline` hands to the executor: the spec, the start context, stage params.
         Every parameter is validated here, before anything runs."""
+        from quant_core.execution import check_params
+
         registry = self.registry
         registered = registry.get_pipeline(pipeline_id)
         steps = registry.flatten(registered)

@@ -15,7 +15,7 @@ from quant_core.context import MetaContext, RunContext, SelectionContext, Sleeve
 from quant_core.errors import QuantError, SleeveFailureError
 from quant_core.hashing import content_hash
 from quant_core.pipeline import FanOutStep
-from quant_core.records import LedgerEntry, RunRecord, StepTimer, validate_run_id
+from quant_core.records import LedgerEntry, RunRecord, StepTimer, sleeve_run_id
 from quant_core.spill import expand
 
 
@@ -30,10 +30,6 @@ class BranchOutcome:
     branch: Branch
     context: RunContext | None = None
     error: str | None = None
-
-
-def sleeve_run_id(parent_run_id: str, sleeve_name: str) -> str:
-    return validate_run_id(f"{parent_run_id}.{sleeve_name}")
 
 
 def sleeve_name(parent_run_id: str, run_id: str) -> str:
