@@ -11,6 +11,8 @@ ran the work (`QuantMetrics.observe_entry`) and after the fact from the records 
     quant_stage_cache_misses_total{stage_id, executor}             attempts that computed
     quant_runs_total{kind, executor, status}                       finished runs (sleeve runs too)
     quant_sleeves_failed_total{executor}                           sleeve runs that failed
+    quant_damaged_records{part}                                    unreadable manifests and ledger
+                                                                   lines at this scrape (RecordCollector)
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, push_to_gateway, start_http_server
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from quant_core.errors import ParamValidationError
+from quant_core.errors import InvalidRunIdError, ParamValidationError, RunNotFoundError, StoreDamagedError
 from quant_core.pipeline import is_fan_out_step
-from quant_core.records import LedgerEntry, RunManifest, RunRecord
+from quant_core.records import LedgerEntry, RecordProblem, RunManifest, RunRecord
 
 STAGE_EXECUTIONS = "quant_stage_executions"
 STAGE_DURATION = "quant_stage_duration_seconds"
@@ -37,6 +39,7 @@ CACHE_HITS = "quant_stage_cache_hits"
 CACHE_MISSES = "quant_stage_cache_misses"
 RUNS = "quant_runs"
 SLEEVES_FAILED = "quant_sleeves_failed"
+DAMAGED_RECORDS = "quant_damaged_records"
 
 #: Stage attempts last from a millisecond (a cache hit) to an hour (a large backtest).
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
@@ -121,27 +124,41 @@ RunSelection = Callable[[RunManifest], bool]
 class RecordCollector(Collector):
     """The metrics of the runs recorded under a `QUANT_HOME` (those `select` accepts: all by
     default), counted afresh at each scrape (a run's parsed ledger is kept while its files are
-    unchanged). A sleeve run is counted when its top-level run is."""
+    unchanged). A sleeve run is counted when its top-level run is.
+
+    A damaged record does not fail the scrape: a run whose manifest cannot be read is left out,
+    a damaged ledger line is not counted, and both are counted in `quant_damaged_records` (a
+    torn last line, what a crash mid-write leaves, is not damage). `quant store verify` names them."""
 
     def __init__(self, runs_dir: Path, select: RunSelection | None = None) -> None:
         self.runs_dir = runs_dir
         self.select = select
-        self._parsed: dict[str, tuple[tuple[int, ...], RunManifest, list[LedgerEntry]]] = {}
+        self._parsed: dict[str, _ParsedRun] = {}
         self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
         metrics = QuantMetrics(CollectorRegistry(auto_describe=False))
+        damaged = {"manifest": 0, "ledger_line": 0}
         with self._lock:
-            for manifest, ledger in self._selected(list(self._runs())):
-                for entry in ledger:
+            runs = list(self._runs())
+            damaged["manifest"] = sum(1 for parsed in runs if parsed.manifest is None and not parsed.gone)
+            readable = [(p.manifest, p) for p in runs if p.manifest is not None]
+            for manifest, parsed in self._selected(readable):
+                damaged["ledger_line"] += sum(1 for problem in parsed.problems if not problem.torn)
+                for entry in parsed.ledger:
                     metrics.observe_entry(entry)
                 if manifest.status != "running":
                     metrics.observe_run(manifest, manifest.status)
         yield from metrics.registry.collect()
+        gauge = GaugeMetricFamily(
+            DAMAGED_RECORDS, "Run records that could not be read at this scrape (quant store verify names them).",
+            labels=("part",),
+        )
+        for part, count in damaged.items():
+            gauge.add_metric((part,), count)
+        yield gauge
 
-    def _selected(
-        self, runs: list[tuple[RunManifest, list[LedgerEntry]]]
-    ) -> list[tuple[RunManifest, list[LedgerEntry]]]:
+    def _selected(self, runs: list[tuple[RunManifest, _ParsedRun]]) -> list[tuple[RunManifest, _ParsedRun]]:
         if self.select is None:
             return runs
         manifests = {manifest.run_id: manifest for manifest, _ in runs}
@@ -153,21 +170,44 @@ class RecordCollector(Collector):
                 seen.add(manifest.run_id)
             return manifest
 
-        return [(manifest, ledger) for manifest, ledger in runs if self.select(top(manifest))]
+        return [(manifest, parsed) for manifest, parsed in runs if self.select(top(manifest))]
 
-    def _runs(self) -> Iterator[tuple[RunManifest, list[LedgerEntry]]]:
+    def _runs(self) -> Iterator[_ParsedRun]:
         if not self.runs_dir.is_dir():
             return
         for folder in sorted(self.runs_dir.iterdir()):
-            record = RunRecord(self.runs_dir, folder.name)
+            try:
+                record = RunRecord(self.runs_dir, folder.name)
+            except InvalidRunIdError:
+                continue  # a folder quant did not make
             stamp = _stamp(record.manifest_path, record.ledger_path)
             if stamp is None:
                 continue  # not a run folder (or one being created)
             cached = self._parsed.get(folder.name)
-            if cached is None or cached[0] != stamp:
-                cached = (stamp, record.read_manifest(), record.read_ledger())
-                self._parsed[folder.name] = cached
-            yield cached[1], cached[2]
+            if cached is None or cached.stamp != stamp:
+                cached = self._parsed[folder.name] = _parse(record, stamp)
+            yield cached
+
+
+@dataclass(frozen=True)
+class _ParsedRun:
+    stamp: tuple[int, ...]
+    #: None when the manifest cannot be read (the run is then left out of every figure).
+    manifest: RunManifest | None
+    ledger: list[LedgerEntry]
+    problems: list[RecordProblem]
+    gone: bool = False
+
+
+def _parse(record: RunRecord, stamp: tuple[int, ...]) -> _ParsedRun:
+    try:
+        manifest = record.read_manifest()
+    except RunNotFoundError:  # removed since it was listed (`quant store gc`)
+        return _ParsedRun(stamp, None, [], [], gone=True)
+    except StoreDamagedError:
+        return _ParsedRun(stamp, None, [], [])
+    entries, problems = record.scan_ledger()
+    return _ParsedRun(stamp, manifest, entries, problems)
 
 
 def _stamp(manifest: Path, ledger: Path) -> tuple[int, ...] | None:
@@ -226,6 +266,7 @@ def serve(registry: CollectorRegistry, port: int, host: str = "127.0.0.1", *, op
 __all__ = [
     "CACHE_HITS",
     "CACHE_MISSES",
+    "DAMAGED_RECORDS",
     "DURATION_BUCKETS",
     "MetricsEndpoint",
     "RUNS",
