@@ -8,31 +8,16 @@ from typing import Any
 
 import pytest
 from quant_core import ProfileCatalog, QuantSDK
-from quant_core.context import MetaContext, SelectionContext
+from quant_core.context import MetaContext
 from quant_core.pipeline import FanOutStep, PipelineSpec
 from quant_core.registry import StageRegistry
-from quant_core.stage import Stage, StageParams
-from quant_core.testing import toy_profiles, toy_registry
+from quant_core.stage import Stage
+from quant_core.testing import GATED, MarkerGate, toy_profiles, toy_registry
 from typer.testing import CliRunner, Result
 
 from quant_cli.app import build_app
 
 REPORT_HTML = b"<!doctype html><html><body><h1>toy meta report</h1></body></html>"
-
-
-class MarkerGate(Stage[SelectionContext]):
-    """Fails while the file `marker` exists: a failure the user can fix, for resume tests."""
-
-    id = "test.gate"
-    context_type = SelectionContext
-
-    class Params(StageParams):
-        marker: str
-
-    def execute(self, context: SelectionContext) -> SelectionContext:
-        if Path(self.params.marker).exists():
-            raise RuntimeError(f"gate closed: {self.params.marker} exists")
-        return context.model_copy(update={"winners": ["gate-open"]})
 
 
 class ToyReport(Stage[MetaContext]):
@@ -57,7 +42,6 @@ class ToyReport(Stage[MetaContext]):
         return context.model_copy(update={"report": report})
 
 
-GATED = PipelineSpec.of("test.gated", "toy.seed", {"stage": "test.gate", "params": {"marker": "/nonexistent/marker"}})
 META_REPORT = PipelineSpec.of(
     "test.meta_report", FanOutStep(pipeline="toy.portfolio"), "toy.meta_total", "test.report", context_kind="meta"
 )

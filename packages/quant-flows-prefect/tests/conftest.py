@@ -27,7 +27,7 @@ from quant_core.pipeline import PipelineSpec
 from quant_core.profiles import ProfileCatalog
 from quant_core.registry import StageRegistry
 from quant_core.stage import Stage, StageParams
-from quant_core.testing import toy_profiles, toy_registry
+from quant_core.testing import GATED, MarkerGate, toy_profiles, toy_registry
 from quant_flows_prefect.testing import LocalPrefectServer, local_prefect_server, stop_process_group, talking_to
 
 
@@ -115,22 +115,6 @@ class RejectsData(Stage[SelectionContext]):
         raise DataValidationError("no finite returns", source="returns.csv", column="BTC", rule="finite")
 
 
-class MarkerGate(Stage[SelectionContext]):
-    """Fails while the file `marker` exists: a failure the user fixes, then resumes the run."""
-
-    id = "test.gate"
-    context_type = SelectionContext
-
-    class Params(StageParams):
-        marker: str
-
-    def execute(self, context: SelectionContext) -> SelectionContext:
-        if Path(self.params.marker).exists():
-            raise RuntimeError(f"gate closed: {self.params.marker} exists")
-        return context.model_copy(update={"winners": ["gate-open"]})
-
-
-GATED = PipelineSpec.of("test.gated", "toy.seed", {"stage": "test.gate", "params": {"marker": "/nonexistent/marker"}})
 FLAKY = PipelineSpec.of(
     "test.flaky", "toy.noop", {"stage": "test.flaky_twice", "params": {"counter": "/nonexistent/counter"}},
     context_kind="run",

@@ -117,6 +117,22 @@ class Flaky(Stage[RunContext]):
         return context.model_copy(update={"params": {**context.params, "flaky": "ok"}})
 
 
+class MarkerGate(Stage[SelectionContext]):
+    """Fails while the file `marker` exists: a failure the user can fix, then resume the run.
+    Not in `toy_registry()`; the resume tests of each front end register it with `GATED`."""
+
+    id = "test.gate"
+    context_type = SelectionContext
+
+    class Params(StageParams):
+        marker: str = "/nonexistent/marker"
+
+    def execute(self, context: SelectionContext) -> SelectionContext:
+        if Path(self.params.marker).exists():
+            raise RuntimeError(f"gate closed: {self.params.marker} exists")
+        return context.model_copy(update={"winners": ["gate-open"]})
+
+
 class Mutator(Stage[RunContext]):
     """Breaks the contract on purpose: it changes its input context in place."""
 
@@ -167,6 +183,10 @@ TOY_PORTFOLIO = PipelineSpec.of("toy.portfolio", "toy.seed", "toy.scale", "toy.s
 TOY_META = PipelineSpec.of(
     "toy.meta", FanOutStep(pipeline="toy.portfolio"), "toy.meta_total", context_kind="meta"
 )
+
+
+#: A portfolio whose second step is `MarkerGate` (give `test.gate.marker` to close it).
+GATED = PipelineSpec.of("test.gated", "toy.seed", {"stage": "test.gate", "params": {"marker": "/nonexistent/marker"}})
 
 
 def toy_registry() -> StageRegistry:
