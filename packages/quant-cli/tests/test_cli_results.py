@@ -88,6 +88,23 @@ def test_a_wide_terminal_shows_every_column_a_narrow_one_drops_by_priority() -> 
     assert "vol" in narrow and "own" in narrow  # ...priority 2
 
 
+def test_the_backtests_assumptions_go_in_the_period_line_not_in_the_metrics_table() -> None:
+    """The delisting return is an assumption of the backtest (a parameter), like its costs: said
+    once with the period, never a column of figures beside the Sharpe ratio."""
+    backtest = METRICS | {
+        "start": "2020-12-11T00:00:00+00:00", "end": "2025-10-23T00:00:00+00:00", "periods": 1260.0,
+        "windows": 20, "cost_bps": 10.0, "delistings": 2, "delisting_return": -0.3,
+    }
+    lines = rendered(draw_results, {"view": "portfolio", "metrics": backtest}, WIDE)
+    assert lines[0] == (
+        "out-of-sample metrics (2020-12-11 to 2025-10-23 · 1260 periods · 20 walk-forward windows · "
+        "costs 10 bps · 2 delisted holdings closed at -30%)"
+    )
+    assert "delisting" not in header(lines, "sharpe ")
+    none_delisted = rendered(draw_results, {"view": "portfolio", "metrics": backtest | {"delistings": 0}}, WIDE)
+    assert "delisted" not in none_delisted[0] and "delisting" not in header(none_delisted, "sharpe ")
+
+
 def toy_document(cli, *args: str) -> dict[str, Any]:
     result = cli(*args, "--json")
     assert result.exit_code == 0, result.output

@@ -56,7 +56,10 @@ METRICS = (
     Metric("total_costs", "costs", percent, 5),
 )
 #: Backtest entries that describe the period rather than the performance (the period line).
-PERIOD_KEYS = ("start", "end", "dates", "periods", "windows", "cash_windows", "periods_per_year", "cost_bps")
+PERIOD_KEYS = (
+    "start", "end", "dates", "periods", "windows", "cash_windows", "periods_per_year", "cost_bps",
+    "delistings", "delisting_return",
+)
 EXTRA_METRIC_PRIORITY = 6
 
 
@@ -117,6 +120,9 @@ def period_line(period: Mapping[str, Any]) -> str | None:
         parts.append(f"{int(period['windows'])} walk-forward windows" + (f" ({int(cash)} in cash)" if cash else ""))
     if isinstance(period.get("cost_bps"), int | float):
         parts.append(f"costs {period['cost_bps']:g} bps")
+    delistings, closed_at = period.get("delistings"), period.get("delisting_return")
+    if isinstance(delistings, int | float) and delistings and isinstance(closed_at, int | float):
+        parts.append(f"{int(delistings)} delisted holding{'s' if delistings != 1 else ''} closed at {closed_at:+.0%}")
     return " · ".join(parts) or None
 
 
