@@ -105,6 +105,13 @@ def test_the_backtests_assumptions_go_in_the_period_line_not_in_the_metrics_tabl
     assert "delisted" not in none_delisted[0] and "delisting" not in header(none_delisted, "sharpe ")
 
 
+def test_clusters_are_listed_largest_first_so_a_cut_line_keeps_the_biggest() -> None:
+    sizes = {f"c{i:02d}": size for i, size in enumerate([5, 15, 3, 14, 19, 19, 17, 4, 16, 2, 8, 6], start=1)}
+    selection = {"clusters": {"count": len(sizes), "sizes": sizes}}
+    (line,) = rendered(draw_results, {"view": "selection", "selection": selection}, NARROW)
+    assert line == "clusters (12, largest first): c05 19, c06 19, c07 17, c09 16, c02 15 … +7"  # cut at 80 columns
+
+
 def toy_document(cli, *args: str) -> dict[str, Any]:
     result = cli(*args, "--json")
     assert result.exit_code == 0, result.output

@@ -225,8 +225,9 @@ def draw_selection(console: Console, selection: Mapping[str, Any]) -> None:
         line(console, listed(console, f"winners ({len(selection['winners'])})", selection["winners"]))
     clusters = selection.get("clusters")
     if clusters:
-        sizes = [f"{name} {size}" for name, size in clusters["sizes"].items()]
-        line(console, listed(console, f"clusters ({len(sizes)}, by size)", sizes))
+        largest_first = sorted(clusters["sizes"].items(), key=lambda item: (-item[1], item[0]))
+        sizes = [f"{name} {size}" for name, size in largest_first]
+        line(console, listed(console, f"clusters ({len(sizes)}, largest first)", sizes))
     vetoes = selection.get("vetoes")
     if vetoes:
         reasons = [f"{reason} {n}" for reason, n in vetoes["reasons"].items()]
