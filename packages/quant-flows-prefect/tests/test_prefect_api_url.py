@@ -43,3 +43,39 @@ def test_an_api_url_that_is_not_a_url_is_refused_naming_the_option(tmp_path: Pat
     sdk = make_sdk(tmp_path / "home")
     with pytest.raises(ParamValidationError, match="prefect_api_url='prefect:4200' is not a Prefect API URL"):
         sdk.executor("prefect", prefect_api_url="prefect:4200")
+
+
+EPHEMERAL_SETTINGS = """
+import os, sys
+from prefect.server.api.server import SubprocessASGIServer
+from quant_flows_prefect.api import prefect_api
+
+with prefect_api() as api_url:
+    server = SubprocessASGIServer()
+    with open(f"/proc/{server.server_process.pid}/environ", "rb") as environ:
+        variables = dict(item.split(b"=", 1) for item in environ.read().split(b"\\0") if b"=" in item)
+    print(variables.get(b"PREFECT_SERVER_ANALYTICS_ENABLED", b"unset").decode())
+server.stop()
+"""
+
+
+@pytest.mark.parametrize(("user_setting", "server_gets"), [(None, "False"), ("true", "True")])
+def test_the_temporary_server_quant_starts_has_analytics_off_unless_the_user_set_them(
+    tmp_path: Path, user_setting: str | None, server_gets: str
+) -> None:
+    """Left on, its telemetry heartbeat races the server's start-up writes to SQLite and prints a
+    "database is locked" traceback into every run's output; a user's own choice is kept."""
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environ |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_EPHEMERAL_ENABLED": "true"}
+    if user_setting is not None:
+        environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = user_setting
+    result = subprocess.run(
+        [sys.executable, "-c", EPHEMERAL_SETTINGS], env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == server_gets
+    assert "database is locked" not in result.stderr

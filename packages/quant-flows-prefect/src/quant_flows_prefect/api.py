@@ -11,6 +11,11 @@ Prefect's own ephemeral start gives up after 20 s (slower than that on a busy ma
 fresh `PREFECT_HOME`), and its in-process default leaves `PREFECT_API_URL` unset, so each Ray
 worker would start an ephemeral server of its own. Starting the same `SubprocessASGIServer`
 here and running the flow with its URL set gives every process of the run one real API.
+
+That temporary server lives for one quant command: its usage analytics are off unless the user
+set them (`PREFECT_SERVER_ANALYTICS_ENABLED`, environment or profile). Left on, its telemetry
+heartbeat races the server's own start-up writes to its SQLite database and prints a
+"database is locked" traceback into every run's output (Prefect 3.8.8).
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_SERVER_ANALYTICS_ENABLED,
+    PREFECT_SERVER_EPHEMERAL_ENABLED,
+    get_current_settings,
+    temporary_settings,
+)
 from quant_core.errors import ParamValidationError
 
 EPHEMERAL_START_TIMEOUT_S = 180
@@ -56,6 +67,16 @@ def prefect_api(api_url: str | None = None) -> Iterator[str]:
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()  # one per process: Prefect's own ephemeral server
-    server.start(timeout=EPHEMERAL_START_TIMEOUT_S)
+    with temporary_settings(updates=ephemeral_server_settings()):  # the server process inherits them
+        server.start(timeout=EPHEMERAL_START_TIMEOUT_S)
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         yield server.api_url
+
+
+def ephemeral_server_settings() -> dict:
+    """The settings quant changes for the temporary server it starts: analytics off, unless the
+    user set them."""
+    chosen = get_current_settings().to_environment_variables(exclude_unset=True)
+    if PREFECT_SERVER_ANALYTICS_ENABLED.name in chosen:
+        return {}
+    return {PREFECT_SERVER_ANALYTICS_ENABLED: False}
