@@ -71,8 +71,23 @@ def expand_context(store: ArtifactStore, context: RunContext) -> tuple[RunContex
     if not spilled:
         return context, spilled
     # validated again, so an expanded field is of its declared type (models, not dicts)
-    data = context.model_dump(mode="json") | {name: expand(store, value) for name, value in spilled.items()}
+    data = context.model_dump(mode="json") | {
+        name: context.with_derived_run_ids(name, expand(store, value)) for name, value in spilled.items()
+    }
     return type(context).model_validate(data), spilled
+
+
+def with_run_id(store: ArtifactStore, context: RunContext, run_id: str, **update: Any) -> RunContext:
+    """`context` under another run id (and `update`): a spilled field that holds run ids derived
+    from the old one (`RunContext.RUN_RELATIVE_FIELDS`) is read back first, so that its run ids
+    stay what they were; the next compaction spills it with them."""
+    relative = {
+        name: context.with_derived_run_ids(name, expand(store, value)) for name in context.RUN_RELATIVE_FIELDS
+        if isinstance(value := getattr(context, name), SpilledCollection)
+    }
+    if relative:
+        context = type(context).model_validate(context.model_dump(mode="json") | relative)
+    return context.model_copy(update={"run_id": run_id, **update})
 
 
 def compact_context(
@@ -89,7 +104,8 @@ def compact_context(
     inline = [name for name in spillable_fields(context) if not isinstance(getattr(context, name), SpilledCollection)]
     as_json = context.model_dump(mode="json", include=set(inline)) if inline else {}
     for name in inline:
-        value = as_json[name]
+        # what is stored does not change with the run id (nor, so, does the cache key after it)
+        value = context.without_derived_run_ids(name, as_json[name])
         encoded = canonical_json(value)
         if len(encoded) <= INLINE_LIMIT_BYTES:
             continue
@@ -150,4 +166,5 @@ __all__ = [
     "expanded_document",
     "spill",
     "spillable_fields",
+    "with_run_id",
 ]
