@@ -1,10 +1,20 @@
-"""Contexts that stay small at any universe size: large collections ride as artifacts.
+"""Contexts that stay small at any universe size and any number of sleeves: large collections
+ride as artifacts.
 
 A context crosses every engine boundary and is checkpointed after every step, so it must stay
-within `CONTEXT_BUDGET_BYTES` whatever the number of assets. A context field that may hold a
-`SpilledCollection` (clusters, vetoes, winners, strategy atoms, the composition map) is kept inline
-while its JSON is at most `INLINE_LIMIT_BYTES`, and otherwise stored as a JSON artifact with a
-count and a summary inline; so is the data of an audit event past that size.
+within `CONTEXT_BUDGET_BYTES` whatever the number of assets or sleeves. A context field that may
+hold a `SpilledCollection` (clusters, vetoes, winners, strategy atoms, the composition map; a meta
+context's sleeves, sleeve results, meta weights and report) is kept inline while its JSON is at
+most `INLINE_LIMIT_BYTES`, and otherwise stored as a JSON artifact with a count and a summary
+inline; so is the data of an audit event past that size. The start context is compacted when a
+run is planned, and the fan-out's gathered context as a stage's output is.
+
+A field whose items name runs derived from the context's run id (`RUN_RELATIVE_FIELDS`: a sleeve
+result's run id is `<meta run>.<sleeve>`) is stored without them and given them back on expansion
+(`RunContext.without_derived_run_ids` / `with_derived_run_ids`), as the cache view leaves them
+out: so what is stored, and every cache key after it, does not change with the run id, and a run
+under another id is still served from the cache. A context given another run id goes through
+`with_run_id`, which reads such a field back first, so its run ids stay what they were.
 
 The executor does it around every stage (`execute_stage`): `expand_context` before `execute`, so a
 stage always sees the collections themselves, and `compact_context` after, so what is cached,
