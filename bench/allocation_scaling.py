@@ -135,6 +135,7 @@ def meta_demo_table() -> None:
             wall, cpu = time.perf_counter(), time.process_time()
             result = sdk.run_pipeline("meta.full", profile="demo")
             runs.append((label, time.perf_counter() - wall, time.process_time() - cpu, result))
+        cold = sdk.expanded(runs[0][3].context)  # the sleeve results may be kept as an artifact
     print()
     print("meta.full on the demo profile (three sleeves, local executor, one process; seconds)")
     header = f"{'run':<7} {'wall':>7} {'CPU':>7} {'cache hits':>11}  slowest steps (wall)"
@@ -144,10 +145,9 @@ def meta_demo_table() -> None:
         steps = sorted(result.latest_attempts(), key=lambda e: e.duration_s, reverse=True)[:2]
         slowest = ", ".join(f"{e.stage_id} {e.duration_s:.2f}" for e in steps)
         print(f"{label:<7} {wall_s:>7.2f} {cpu_s:>7.2f} {result.cache_hits:>5}/{len(result.ledger):<5}  {slowest}")
-    cold = runs[0][3]
-    sleeves = {r.name: r.summary.get("windows") for r in cold.context.sleeve_results}
+    sleeves = {r.name: r.summary.get("windows") for r in cold.sleeve_results}
     print(f"sleeves (walk-forward windows): {sleeves}; meta weights: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cold.context.meta_weights.items())))
+          + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cold.meta_weights.items())))
 
 
 def main() -> None:

@@ -187,7 +187,7 @@ def bench_sleeves(n_assets: int, n_days: int, rounds: int) -> None:
                     SLEEVES_PIPELINE, profile="bench_sleeves", executor=executor, executor_options=options
                 )
             seconds = time.perf_counter() - start
-            outcomes[mode] = json.dumps([r.model_dump(exclude={"run_id"}) for r in result.context.sleeve_results], sort_keys=True)
+            outcomes[mode] = json.dumps([r.model_dump(exclude={"run_id"}) for r in sdk.expanded(result.context).sleeve_results], sort_keys=True)
             times[mode].append(seconds)
             cpus[mode].append(meter.seconds)
             print(f"- {mode}: {seconds:.1f} s wall, {meter.seconds:.1f} s CPU ({before} before, {load()} after)", flush=True)

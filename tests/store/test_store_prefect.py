@@ -44,7 +44,7 @@ def test_a_prefect_flow_uses_the_drivers_s3_store(prefect_api, s3_server, bucket
     # Another machine: a fresh QuantHome on the same store, every stage a hit, the same results.
     second = _sdk(tmp_path / "second", store)
     again = second.run_pipeline("toy.meta", profile="trio", run_id="flow", executor="prefect")
-    ledgers = [second.record(run_id).read_ledger() for run_id in ("flow", *(r.run_id for r in again.context.sleeve_results))]
+    ledgers = [second.record(run_id).read_ledger() for run_id in ("flow", *(r.run_id for r in second.expanded(again.context).sleeve_results))]
     stages = [entry for ledger in ledgers for entry in ledger if not entry.stage_id.startswith("fan_out.")]
     assert stages and all(entry.cache_hit for entry in stages)
     assert again.context.cache_view() == result.context.cache_view()

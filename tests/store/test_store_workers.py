@@ -31,7 +31,7 @@ def test_pool_workers_use_the_drivers_store_not_their_environment(s3_server, buc
     keys = [item["Key"] for item in listing.get("Contents", [])]
     assert any(k.startswith("shared/artifacts/") for k in keys) and any(k.startswith("shared/cache/") for k in keys)
     # Every record, the sleeves' included, is in the driver's home.
-    for sleeve in result.context.sleeve_results:
+    for sleeve in sdk.expanded(result.context).sleeve_results:
         assert [e.stage_id for e in sdk.record(sleeve.run_id).read_ledger()] == ["toy.seed", "toy.scale", "toy.sum"]
     # A second driver elsewhere is served from the S3 cache.
     again = QuantSDK(

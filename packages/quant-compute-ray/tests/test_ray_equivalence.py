@@ -59,7 +59,7 @@ def local_first(tmp_path_factory) -> Home:
 
 
 def _run_ids(home: Home, key: str) -> list[str]:
-    context = home.computed[key].context
+    context = home.sdk.expanded(home.computed[key].context)
     return [key, *(r.run_id for r in getattr(context, "sleeve_results", []))]
 
 
@@ -98,7 +98,7 @@ def test_one_cache_serves_both_executors_both_ways(ray_first, local_first, key):
         # the same data (run ids aside: the sleeves' run ids are provenance) and the same audit trail
         assert again.context.cache_view() == computed.cache_view()
         assert again.context.audit_trail == computed.audit_trail
-        records = [again.run_id, *(r.run_id for r in getattr(again.context, "sleeve_results", []))]
+        records = [again.run_id, *(r.run_id for r in getattr(home.sdk.expanded(again.context), "sleeve_results", []))]
         for run_id in records:
             ledger = home.sdk.record(run_id).read_ledger()
             stages = [e for e in ledger if not e.stage_id.startswith("fan_out.")]

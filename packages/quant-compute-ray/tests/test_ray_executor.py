@@ -117,7 +117,7 @@ def test_an_actor_killed_mid_sleeve_fails_that_sleeve_and_the_others_finish(make
     assert "stage 'test.crash' failed in run 'crash.beta': ActorDiedError: " in error.failures["beta"]
     assert "The actor died unexpectedly" in error.failures["beta"]
 
-    last = sdk.last_context("crash")
+    last = sdk.expanded(sdk.last_context("crash"))
     assert {r.name: r.status for r in last.sleeve_results} == {"alpha": "succeeded", "beta": "failed", "gamma": "succeeded"}
     assert {r.name: r.summary.get("total") for r in last.sleeve_results if r.status == "succeeded"} == {"alpha": 6.0, "gamma": 6.0}
     assert [(e.stage_id, e.status) for e in sdk.record("crash").read_ledger()] == [("fan_out.crashy.portfolio", "failed")]

@@ -20,7 +20,7 @@ from quant_core import (
     SleeveSpec,
 )
 from quant_core.artifacts import artifact_uri
-from quant_core.context import SpilledCollection
+from quant_core.context import SpilledCollection, derived_sleeve_run_id
 
 #: Text without surrogates (not encodable as UTF-8, so never in a JSON document).
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -98,6 +98,19 @@ def selection_contexts(draw: st.DrawFn) -> SelectionContext:
 
 
 @st.composite
+def sleeve_results(draw: st.DrawFn, meta_run_id: str) -> SleeveResult:
+    """A sleeve's result in the meta run `meta_run_id`: its run id mostly the one the fan-out
+    gives (`<meta run>.<sleeve>`), sometimes another (a context run again under another id)."""
+    name = draw(names)
+    run_id = draw(st.sampled_from([derived_sleeve_run_id(meta_run_id, name)]) | run_ids)
+    return SleeveResult(
+        name=name, profile=draw(names), run_id=run_id,
+        status=draw(st.sampled_from(["succeeded", "failed"])), error=draw(st.none() | text),
+        artifacts=draw(st.dictionaries(text, artifact_refs(), max_size=2)), summary=draw(json_objects),
+    )
+
+
+@st.composite
 def meta_contexts(draw: st.DrawFn) -> MetaContext:
     weight = st.floats(0.0, 1.0)
     sleeves = draw(
@@ -110,21 +123,13 @@ def meta_contexts(draw: st.DrawFn) -> MetaContext:
             max_size=3,
         ))
     )
-    results = draw(
-        st.lists(
-            st.builds(
-                SleeveResult, name=names, profile=names, run_id=run_ids,
-                status=st.sampled_from(["succeeded", "failed"]), error=st.none() | text,
-                artifacts=st.dictionaries(text, artifact_refs(), max_size=2), summary=json_objects,
-            ),
-            max_size=3,
-        )
-    )
+    base = _base(draw)
     return MetaContext(
-        **_base(draw),
-        meta_profile=draw(st.none() | names), sleeves=sleeves, sleeve_results=results,
+        **base,
+        meta_profile=draw(st.none() | names), sleeves=sleeves,
+        sleeve_results=draw(or_spilled(st.lists(sleeve_results(base["run_id"]), max_size=3))),
         meta_returns=draw(st.none() | artifact_refs()),
-        meta_weights=draw(st.dictionaries(names, st.floats(allow_nan=False, allow_infinity=False), max_size=3)),
+        meta_weights=draw(or_spilled(st.dictionaries(names, st.floats(allow_nan=False, allow_infinity=False), max_size=3))),
         flattened_weights=draw(st.none() | artifact_refs()),
         report=draw(or_spilled(json_objects)),
     )

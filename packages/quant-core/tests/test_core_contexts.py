@@ -17,7 +17,7 @@ from quant_core import (
     context_from_data,
     context_from_json,
 )
-from quant_core.context import coerce_context
+from quant_core.context import coerce_context, derived_sleeve_run_id
 
 
 @settings(max_examples=100, deadline=None)
@@ -43,17 +43,34 @@ def test_contexts_are_plain_json(context: RunContext) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(meta_contexts())
-def test_meta_cache_view_leaves_out_every_run_id(context: MetaContext) -> None:
+def test_meta_cache_view_leaves_out_every_run_id_the_meta_run_id_says(context: MetaContext) -> None:
     view = context.cache_view()
     assert "run_id" not in view and "audit_trail" not in view
-    assert all("run_id" not in result for result in view["sleeve_results"])
+    if isinstance(context.sleeve_results, list):
+        derived = [r.run_id == derived_sleeve_run_id(context.run_id, r.name) for r in context.sleeve_results]
+        assert ["run_id" not in result for result in view["sleeve_results"]] == derived
+    # Another meta run id, whose sleeves ran under the ids it derives: the same view.
     renamed = context.model_copy(
         update={
             "run_id": "other",
-            "sleeve_results": [r.model_copy(update={"run_id": "x"}) for r in context.sleeve_results],
+            "sleeve_results": context.sleeve_results if not isinstance(context.sleeve_results, list) else [
+                r.model_copy(update={"run_id": derived_sleeve_run_id("other", r.name)})
+                if r.run_id == derived_sleeve_run_id(context.run_id, r.name) else r
+                for r in context.sleeve_results
+            ],
         }
     )
     assert renamed.cache_view() == view
+
+
+def test_a_sleeve_run_id_the_meta_run_id_does_not_say_is_data() -> None:
+    # A context run again under another id keeps the run ids its sleeves ran under: they are
+    # not said by the new run id, so they stay in the view (and in what is spilled).
+    result = SleeveResult(name="a", profile="p", run_id="first.a", status="succeeded")
+    first = MetaContext(run_id="first", sleeve_results=[result])
+    again = first.model_copy(update={"run_id": "again"})
+    assert "run_id" not in first.cache_view()["sleeve_results"][0]
+    assert again.cache_view()["sleeve_results"][0]["run_id"] == "first.a"
 
 
 def test_contexts_are_frozen_and_reject_unknown_fields() -> None:

@@ -69,7 +69,7 @@ def test_an_unknown_executor_is_named(sdk: QuantSDK) -> None:
 def test_meta_pipeline_fans_out_over_sleeves(sdk: QuantSDK, workers: int) -> None:
     result = sdk.run_pipeline("toy.meta", profile="trio", run_id=f"meta-ok-{workers}", executor_options={"workers": workers})
     assert result.context.meta_weights == TRIO_WEIGHTS
-    assert [(r.name, r.status, r.run_id, r.summary) for r in result.context.sleeve_results] == [
+    assert [(r.name, r.status, r.run_id, r.summary) for r in sdk.expanded(result.context).sleeve_results] == [
         ("alpha", "succeeded", f"meta-ok-{workers}.alpha", {"total": 6.0}),
         ("beta", "succeeded", f"meta-ok-{workers}.beta", {"total": 14.0}),
         ("gamma", "succeeded", f"meta-ok-{workers}.gamma", {"total": 6.0}),
@@ -100,7 +100,7 @@ def test_two_failing_sleeves_are_both_named_and_the_meta_stage_never_runs(
     ledger = sdk.record(run_id).read_ledger()
     assert [(e.stage_id, e.status) for e in ledger] == [("fan_out.toy.portfolio", "failed")]
     assert ledger[0].error == "failed sleeves: alpha, gamma"
-    last = sdk.last_context(run_id)
+    last = sdk.expanded(sdk.last_context(run_id))
     assert isinstance(last, MetaContext)
     assert [(r.name, r.status) for r in last.sleeve_results] == [
         ("alpha", "failed"), ("beta", "succeeded"), ("gamma", "failed"),
@@ -130,7 +130,7 @@ def test_a_fan_out_needs_a_meta_profile(sdk: QuantSDK) -> None:
 def test_sleeve_overrides_reach_every_branch(sdk: QuantSDK) -> None:
     result = sdk.run_pipeline("toy.meta", profile="trio", params={"toy.scale.factor": "1"}, run_id="meta-params")
     # factor 1 everywhere: small sleeves 0+1+2 = 3, the large one 0+...+7 = 28
-    assert [r.summary for r in result.context.sleeve_results] == [{"total": 3.0}, {"total": 28.0}, {"total": 3.0}]
+    assert [r.summary for r in sdk.expanded(result.context).sleeve_results] == [{"total": 3.0}, {"total": 28.0}, {"total": 3.0}]
 
 
 def test_a_stage_that_mutates_its_input_is_caught(sdk: QuantSDK) -> None:

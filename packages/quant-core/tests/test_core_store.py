@@ -97,8 +97,8 @@ def test_a_toy_pipeline_on_a_url_store_is_a_cache_hit_from_another_home(memory_l
         return sdk.run_pipeline("toy.meta", profile="trio", run_id=run_id)
 
     def hits(result, home: str) -> list[bool]:
-        sdk = QuantSDK(home=tmp_path / home)
-        sleeves = [sdk.record(r.run_id).read_ledger() for r in result.context.sleeve_results]
+        sdk = QuantSDK(home=tmp_path / home, store=memory_location)  # the sleeve results are kept there
+        sleeves = [sdk.record(r.run_id).read_ledger() for r in sdk.expanded(result.context).sleeve_results]
         entries = [*result.ledger, *[e for ledger in sleeves for e in ledger]]
         return [e.cache_hit for e in entries if not e.stage_id.startswith("fan_out.")]
 

@@ -82,7 +82,7 @@ def test_every_sleeve_is_gathered_then_the_gate_and_a_fixed_sleeve_resumes(kit, 
         sdk.run_pipeline("test.meta", profile="gated", run_id="gated", executor="dbos", executor_options=options)
     assert failure.value.exit_code == 5
     assert set(failure.value.failures) == {"beta"} and "gate closed" in failure.value.failures["beta"]
-    gathered = sdk.record("gated").last_context()
+    gathered = sdk.expanded(sdk.record("gated").last_context())
     assert {r.name: r.status for r in gathered.sleeve_results} == {"alpha": "succeeded", "beta": "failed", "gamma": "succeeded"}
     assert [e.stage_id for e in sdk.record("gated").read_ledger()] == ["fan_out.test.sleeve"]  # no meta stage ran
     assert workflow_status(DBOS, "gated").status == "ERROR"

@@ -71,6 +71,6 @@ def test_meta_full_as_a_flow_equals_local_and_shares_its_cache(
     flow_after = on_local.run_pipeline("meta.full", profile="tiny_meta", executor="prefect")
     for result, sdk in ((local_after, on_prefect), (flow_after, on_local)):
         assert result.context.meta_weights == local.context.meta_weights
-        entries = [e for run_id in [result.run_id, *[r.run_id for r in result.context.sleeve_results]]
+        entries = [e for run_id in [result.run_id, *[r.run_id for r in sdk.expanded(result.context).sleeve_results]]
                    for e in sdk.record(run_id).read_ledger()]
         assert len(entries) == 21 and all(e.cache_hit for e in entries if not is_fan_out_step(e.stage_id))

@@ -1,7 +1,8 @@
-"""Contexts stay within 10 KB at any universe size (ARCHITECTURE, section 2; issue 13): at 2,000
-assets every context `portfolio.full` and `meta.full` record (the input, the one after each step,
-each sleeve's) is at most `CONTEXT_BUDGET_BYTES`, the large collections being artifacts; and what
-a user reads through the one accessor is the whole collection."""
+"""Contexts stay within 10 KB at any universe size and any number of sleeves (ARCHITECTURE, section
+2; issue 13): at 2,000 assets every context `portfolio.full` and `meta.full` record (the input, the
+one after each step, each sleeve's), and at many sleeves every context `meta.full` records, is at
+most `CONTEXT_BUDGET_BYTES`, the large collections being artifacts; and what a user reads through
+the one accessor is the whole collection."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 from pathlib import Path
 
 from quant_core import QuantSDK
-from quant_core.context import SpilledCollection
+from quant_core.context import MetaContext, SpilledCollection
 from quant_core.spill import CONTEXT_BUDGET_BYTES
 
 N_ASSETS = 2000
@@ -40,7 +41,7 @@ def test_every_recorded_context_is_within_budget_at_2000_assets(tmp_path: Path) 
 
     meta = sdk.run_pipeline("meta.full", profile="wide_meta", run_id="meta")
     portfolio = sdk.run_pipeline("portfolio.full", profile="wide", run_id="portfolio")
-    runs = ["meta", "portfolio", *(r.run_id for r in meta.context.sleeve_results)]
+    runs = ["meta", "portfolio", *(r.run_id for r in sdk.expanded(meta.context).sleeve_results)]
     sizes = {name: size for run_id in runs for name, size in recorded_sizes(sdk, run_id).items()}
     assert len(sizes) == (1 + 1 + 4) + 9 + 3 * 9, sorted(sizes)  # every step of every run
     over = {name: size for name, size in sizes.items() if size > CONTEXT_BUDGET_BYTES}
@@ -56,3 +57,56 @@ def test_every_recorded_context_is_within_budget_at_2000_assets(tmp_path: Path) 
     assert len(full.vetoes) == compact.vetoes.count > 0
     assert not set(full.winners) & set(full.vetoes)
     assert {atom["asset"] for atom in full.strategy_atoms} == set(full.winners)
+
+
+#: Many small sleeves: what grows here is the number of sleeves, not the universe.
+N_SLEEVES = 16
+TINY_SLEEVE = (
+    '[data]\ndataset = "synthetic"\nparams = { seed = 5, n_assets = 12, n_days = 300 }\n'
+    '[stages."selection.policy"]\nmin_history = 50\n'
+    '[stages."allocation.backtest"]\ntrain = 120\ntest = 60\nstep = 60\n'
+)
+ENGINES = ("hrp", "risk_parity", "equal_weight")
+MANY_META = '[profile]\nkind = "meta"\n' + "".join(
+    f'[[sleeves]]\nname = "s{i:02d}"\nprofile = "tiny"\n'
+    f'[sleeves.stages."allocation.optimize"]\nengine = "{ENGINES[i % len(ENGINES)]}"\n'
+    for i in range(N_SLEEVES)
+)
+
+
+def test_every_recorded_meta_context_is_within_budget_at_many_sleeves_and_a_new_run_is_a_cache_hit(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    (home / "profiles").mkdir(parents=True)
+    (home / "profiles" / "tiny.toml").write_text(TINY_SLEEVE)
+    (home / "profiles" / "many.toml").write_text(MANY_META)
+    sdk = QuantSDK(home=home)
+
+    first = sdk.run_pipeline("meta.full", profile="many", run_id="many")
+    sizes = recorded_sizes(sdk, "many")
+    assert len(sizes) == 1 + 1 + 4, sorted(sizes)  # the input, the fan-out, the four meta stages
+    over = {name: size for name, size in sizes.items() if size > CONTEXT_BUDGET_BYTES}
+    assert not over, over
+
+    # The results were spilled, and the same context with them inline (as before they could be)
+    # is over the budget: the bound is the spill's doing.
+    compact = first.context
+    assert isinstance(compact, MetaContext) and isinstance(compact.sleeve_results, SpilledCollection)
+    assert isinstance(compact.sleeves, SpilledCollection) and compact.sleeve_results.count == N_SLEEVES
+    full = sdk.expanded(compact)
+    assert [r.run_id for r in full.sleeve_results] == [f"many.s{i:02d}" for i in range(N_SLEEVES)]
+    inline_peer = full.model_copy(update={"audit_trail": compact.audit_trail})  # audit events as recorded
+    assert len(inline_peer.model_dump_json()) > CONTEXT_BUDGET_BYTES
+
+    # A second run under another id: every stage after the fan-out is served from the cache (the
+    # spilled results hold no run id), and its sleeves' run ids are its own.
+    again = sdk.run_pipeline("meta.full", profile="many", run_id="again")
+    after_fan_out = [e for e in again.ledger if not e.stage_id.startswith("fan_out.")]
+    assert [e.stage_id for e in after_fan_out] == ["meta.returns", "meta.optimize", "meta.flatten", "meta.report"]
+    assert all(e.cache_hit for e in after_fan_out), [(e.stage_id, e.cache_hit) for e in after_fan_out]
+    assert again.context.sleeve_results == compact.sleeve_results  # the same artifact
+    assert [r.run_id for r in sdk.expanded(again.context).sleeve_results] == [f"again.s{i:02d}" for i in range(N_SLEEVES)]
+    assert sdk.expanded(again.context).model_dump(exclude={"run_id", "sleeve_results"}) == full.model_dump(
+        exclude={"run_id", "sleeve_results"}
+    )

@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     sdk = QuantSDK(home=sys.argv[1])
     result = sdk.run_pipeline("meta.full", profile="tiny_meta", run_id="same")
     hashes = {}
-    for run_id in ["same", *[r.run_id for r in result.context.sleeve_results]]:
+    for run_id in ["same", *[r.run_id for r in sdk.expanded(result.context).sleeve_results]]:
         for entry in sdk.record(run_id).read_ledger():
             hashes[f"{run_id}/{entry.stage_id}"] = [entry.output_hash, entry.cache_hit]
     print(json.dumps(hashes))

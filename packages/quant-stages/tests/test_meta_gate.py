@@ -99,7 +99,7 @@ def test_one_sleeve_breaking_a_data_rule_stops_the_meta_run_before_any_meta_stag
     assert ledger[0].error == "failed sleeves: bravo"
     assert not any(e.stage_id in META_STAGES for e in ledger)
 
-    last = sdk.last_context("trio-run")
+    last = sdk.expanded(sdk.last_context("trio-run"))
     outcome = {r.name: r.status for r in last.sleeve_results}
     assert outcome == {"alpha": "succeeded", "bravo": "failed", "charlie": "succeeded"}
     by_name = {r.name: r for r in last.sleeve_results}
@@ -130,5 +130,5 @@ def test_two_failing_sleeves_are_both_named(sdk, profiles, tmp_path):
     assert [(e.stage_id, e.status, e.error) for e in ledger] == [
         ("fan_out.portfolio.full", "failed", "failed sleeves: bravo, delta"),
     ]
-    last = sdk.last_context("two-bad-run")
+    last = sdk.expanded(sdk.last_context("two-bad-run"))
     assert {r.name: r.status for r in last.sleeve_results} == {"alpha": "succeeded", "bravo": "failed", "delta": "failed"}

@@ -184,7 +184,7 @@ def test_meta_decisions_up_to_t_ignore_every_change_after_t(sdk, change, which):
             folder = Path(scratch) / variant
             data = {name: change.apply(r) if (variant == "changed" and name == which) else r for name, r in markets.items()}
             files = {name: write_market(folder, name, r) for name, r in data.items()}
-            contexts.append(sdk.run_pipeline("meta.full", profile=meta_profile(folder, files)).context)
+            contexts.append(sdk.expanded(sdk.run_pipeline("meta.full", profile=meta_profile(folder, files)).context))
     for name in markets:
         sleeve_weights = [
             frame(sdk, next(r for r in c.sleeve_results if r.name == name).artifacts["backtest_weights"]) for c in contexts

@@ -20,7 +20,8 @@ SUGGESTED_META_RUNS = 3
 def runs_that_fit(sdk: QuantSDK, context: RunContext, wanted_kind: str) -> tuple[str, list[str]]:
     """(why, run ids) for a stage that takes a `wanted_kind` context and was given `context`."""
     if isinstance(context, MetaContext) and wanted_kind != "meta":
-        sleeves = [r.run_id for r in context.sleeve_results if r.status == "succeeded"]
+        results = sdk.expanded(context).sleeve_results  # type: ignore[attr-defined]
+        sleeves = [r.run_id for r in results if r.status == "succeeded"]
         return f"run {context.run_id} is a meta run; its sleeves' runs hold {wanted_kind} contexts", sleeves
     if wanted_kind == "meta":
         record = sdk.record(context.run_id)

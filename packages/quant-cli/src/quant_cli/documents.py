@@ -124,7 +124,8 @@ def is_stage_row(row: dict[str, Any]) -> bool:
 
 
 def sleeve_runs(sdk: QuantSDK, context: RunContext, since: str) -> list[dict[str, Any]]:
-    """Each sleeve of a fan-out: its run, outcome and the stages it ran in this invocation."""
+    """Each sleeve of a fan-out: its run, outcome and the stages it ran in this invocation
+    (`context` expanded: its sleeve results inline)."""
     if not isinstance(context, MetaContext):
         return []
     sleeves = []
@@ -150,10 +151,10 @@ def run_document(sdk: QuantSDK, result: RunResult) -> dict[str, Any]:
     """What a finished stage or pipeline run gives back (`quant stage run --json` and friends)."""
     manifest = result.manifest
     stages = [stage_row(e) for e in result.latest_attempts()]
-    sleeves = sleeve_runs(sdk, result.context, manifest.started_at)
-    counted = [r for r in stages if is_stage_row(r)] + [r for s in sleeves for r in s["stages"]]
-    # Collections kept as artifacts (clusters, winners, weights at large N) are shown inline.
+    # Collections kept as artifacts (clusters, winners, sleeve results at large N) are shown inline.
     shown = sdk.expanded(result.context)
+    sleeves = sleeve_runs(sdk, shown, manifest.started_at)
+    counted = [r for r in stages if is_stage_row(r)] + [r for s in sleeves for r in s["stages"]]
     return {
         "run_id": result.run_id,
         "kind": result.kind,

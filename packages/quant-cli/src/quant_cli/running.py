@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from quant_core.context import MetaContext
+from quant_core.planning import sleeve_count
 from quant_core.errors import QuantError
 from quant_core.pipeline import FanOutStep, RunnableStep, StageStep
 from quant_core.registry import StageRegistry
@@ -16,7 +17,7 @@ from quant_cli.state import CliState
 
 def planned_total(registry: StageRegistry, plan: PipelinePlan) -> int:
     """How many stage attempts a successful run of `plan` makes (the progress bar's length)."""
-    sleeves = len(plan.context.sleeves) if isinstance(plan.context, MetaContext) else 0
+    sleeves = sleeve_count(plan.context) if isinstance(plan.context, MetaContext) else 0
     return planned_stage_count(registry, plan.spec.steps, sleeves)
 
 

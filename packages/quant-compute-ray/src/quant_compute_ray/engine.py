@@ -229,7 +229,7 @@ class RayComputeEngine:
         outcomes = self._sleeves(session, sub_spec, branches, context.run_id, traceparent)
         return fanout.conclude(
             record, step=index, fan_out=step, context=context, outcomes=outcomes,  # type: ignore[arg-type]
-            timer=timer, executor=self.name,
+            timer=timer, executor=self.name, store=self.runtime.store,
         )
 
     def _sleeves(

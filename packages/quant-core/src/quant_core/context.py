@@ -7,7 +7,7 @@ context with `model_copy(update=...)` and never changes the one it was given.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -69,9 +69,23 @@ class RunContext(_Document):
     def with_events(self, *events: AuditEvent) -> list[AuditEvent]:
         return [*self.audit_trail, *events]
 
+    #: Spillable fields whose items name runs derived from this context's run id (see
+    #: `without_derived_run_ids`): read back from an artifact, they need that run id.
+    RUN_RELATIVE_FIELDS: ClassVar[tuple[str, ...]] = ()
+
     def cache_view(self) -> dict[str, Any]:
         """The data that determines a stage's output: everything but run ids and the audit trail."""
         return self.model_dump(mode="json", exclude={"run_id", "audit_trail"})
+
+    def without_derived_run_ids(self, field: str, data: Any) -> Any:
+        """The JSON `data` of `field` without the run ids this context's run id already says:
+        what the cache view holds of it, and what is stored when it is spilled, so that neither
+        changes with the run id (`with_derived_run_ids` gives them back)."""
+        return data
+
+    def with_derived_run_ids(self, field: str, data: Any) -> Any:
+        """The inverse of `without_derived_run_ids`, under this context's run id."""
+        return data
 
 
 class SelectionContext(RunContext):
@@ -103,6 +117,12 @@ class SleeveSpec(_Document):
     max_weight: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
+def derived_sleeve_run_id(parent_run_id: str, sleeve_name: str) -> str:
+    """The run id a meta run gives its sleeve: `<parent>.<sleeve>` (`records.sleeve_run_id`
+    checks it is a valid run id)."""
+    return f"{parent_run_id}.{sleeve_name}"
+
+
 class SleeveResult(_Document):
     name: str
     profile: str
@@ -119,18 +139,43 @@ class MetaContext(RunContext):
     # The sleeves' specs (with every stage's params): inline in a run's start context, where the
     # fan-out reads them; spilled by the stages after it past INLINE_LIMIT_BYTES.
     sleeves: SpilledCollection | list[SleeveSpec] = Field(default_factory=list, union_mode="left_to_right")
-    sleeve_results: list[SleeveResult] = Field(default_factory=list)
+    # One result per sleeve (its artifacts and backtest summary): spilled past INLINE_LIMIT_BYTES
+    # by the fan-out and the stages after it, without the run ids derived from this one.
+    sleeve_results: SpilledCollection | list[SleeveResult] = Field(default_factory=list, union_mode="left_to_right")
     meta_returns: ArtifactRef | None = None
-    meta_weights: dict[str, float] = Field(default_factory=dict)
+    # One weight per sleeve: spilled past INLINE_LIMIT_BYTES too (at a few hundred sleeves).
+    meta_weights: SpilledCollection | dict[str, float] = Field(default_factory=dict, union_mode="left_to_right")
     flattened_weights: ArtifactRef | None = None
     report: SpilledCollection | dict[str, JsonValue] = Field(default_factory=dict, union_mode="left_to_right")
 
+    RUN_RELATIVE_FIELDS: ClassVar[tuple[str, ...]] = ("sleeve_results",)
+
     def cache_view(self) -> dict[str, Any]:
-        # Sleeve run ids are provenance, not data: the sleeves' data is named by artifact hashes.
         view = super().cache_view()
-        for result in view["sleeve_results"]:
-            result.pop("run_id", None)
+        view["sleeve_results"] = self.without_derived_run_ids("sleeve_results", view["sleeve_results"])
         return view
+
+    def without_derived_run_ids(self, field: str, data: Any) -> Any:
+        # A sleeve's run id is provenance, not data (its data is named by artifact hashes), and
+        # the fan-out always derives it from the meta run id, which the cache view leaves out: so
+        # a run under another id is served from the cache. A run id that is not derived (a
+        # context run again under another id, a hand-built one) stays: it is not said elsewhere,
+        # and what is spilled must give it back.
+        if field != "sleeve_results" or not isinstance(data, list):
+            return data
+        return [
+            {k: v for k, v in result.items() if k != "run_id"}
+            if result.get("run_id") == derived_sleeve_run_id(self.run_id, result["name"]) else result
+            for result in data
+        ]
+
+    def with_derived_run_ids(self, field: str, data: Any) -> Any:
+        if field != "sleeve_results" or not isinstance(data, list):
+            return data
+        return [
+            result if "run_id" in result else {**result, "run_id": derived_sleeve_run_id(self.run_id, result["name"])}
+            for result in data
+        ]
 
 
 CONTEXT_TYPES: dict[str, type[RunContext]] = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, StageParamsMap
+from quant_core.context import CONTEXT_TYPES, MetaContext, RunContext, SleeveSpec, SpilledCollection, StageParamsMap
 from quant_core.errors import ParamValidationError, close_matches
 from quant_core.params import coerce_params
 from quant_core.pipeline import FanOutStep, PipelineSpec, RunnableStep, StageStep
@@ -107,3 +107,9 @@ def start_context(
     if context_type is MetaContext:
         return MetaContext(run_id=run_id, profile=profile, meta_profile=profile, sleeves=sleeves or [])
     return context_type(run_id=run_id, profile=profile)
+
+
+def sleeve_count(context: MetaContext) -> int:
+    """How many sleeves a meta context lists, inline or spilled (without reading them back)."""
+    sleeves = context.sleeves
+    return sleeves.count if isinstance(sleeves, SpilledCollection) else len(sleeves)

@@ -27,7 +27,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from quant_core.artifacts import fsync_folder, write_atomic
-from quant_core.context import RUN_ID_PATTERN, RunContext, context_from_data
+from quant_core.context import RUN_ID_PATTERN, RunContext, context_from_data, derived_sleeve_run_id
 from quant_core.errors import (
     InvalidRunIdError,
     RunConflictError,
@@ -71,7 +71,7 @@ def validate_run_id(run_id: str) -> str:
 
 def sleeve_run_id(parent_run_id: str, sleeve_name: str) -> str:
     """The run id of a meta run's sleeve: `<parent>.<sleeve>`, valid or an error naming it."""
-    return validate_run_id(f"{parent_run_id}.{sleeve_name}")
+    return validate_run_id(derived_sleeve_run_id(parent_run_id, sleeve_name))
 
 
 def new_run_id(target: str) -> str:

@@ -230,11 +230,12 @@ class QuantSDK:
         if context is None:
             context = CONTEXT_TYPES[spec.context_kind](run_id=run_id, profile=profile)
         else:
-            update: dict[str, Any] = {"run_id": run_id}
-            if profile is not None:
-                update["profile"] = profile
+            from quant_core.spill import with_run_id
+
+            update: dict[str, Any] = {} if profile is None else {"profile": profile}
             # checked before the new run id goes in, so an error names the run it came from
-            context = coerce_context(context, spec.stage_class.context_type, stage_id).model_copy(update=update)
+            coerced = coerce_context(context, spec.stage_class.context_type, stage_id)
+            context = with_run_id(self.home.artifact_store(), coerced, run_id, **update)
         runner = self.executor(executor, force=force, **dict(executor_options or {}))
         with self._publishing(run_id):
             (output,) = runner.map(stage_id, [context], stage_params)
@@ -340,13 +341,18 @@ class QuantSDK:
                     f"{MAX_RUN_ID_LENGTH})",
                     param="run_id", value=run_id, rule="maxLength",
                 ) from None
+        from quant_core.spill import compact_context, with_run_id
+
+        store = self.home.artifact_store()
         if context is None:
             start = start_context(spec.context_kind, run_id, profile, sleeves)
         else:
-            start = context.model_copy(update={"run_id": run_id, **({"profile": profile} if profile else {})})
+            start = with_run_id(store, context, run_id, **({"profile": profile} if profile else {}))
             if sleeves and isinstance(start, MetaContext):
                 start = start.model_copy(update={"sleeves": sleeves})
-        return PipelinePlan(spec, start, stage_params)
+        # The start context is recorded and sent like any other: the sleeves' specs (every stage's
+        # params) are spilled past INLINE_LIMIT_BYTES, so it stays small at any number of sleeves.
+        return PipelinePlan(spec, compact_context(store, start), stage_params)
 
     def run_uri(self, uri: str | QuantURI, **options: Any) -> RunResult:
         parsed = parse_uri(uri) if isinstance(uri, str) else uri

@@ -1,10 +1,20 @@
-"""Contexts that stay small at any universe size: large collections ride as artifacts.
+"""Contexts that stay small at any universe size and any number of sleeves: large collections
+ride as artifacts.
 
 A context crosses every engine boundary and is checkpointed after every step, so it must stay
-within `CONTEXT_BUDGET_BYTES` whatever the number of assets. A context field that may hold a
-`SpilledCollection` (clusters, vetoes, winners, strategy atoms, the composition map) is kept inline
-while its JSON is at most `INLINE_LIMIT_BYTES`, and otherwise stored as a JSON artifact with a
-count and a summary inline; so is the data of an audit event past that size.
+within `CONTEXT_BUDGET_BYTES` whatever the number of assets or sleeves. A context field that may
+hold a `SpilledCollection` (clusters, vetoes, winners, strategy atoms, the composition map; a meta
+context's sleeves, sleeve results, meta weights and report) is kept inline while its JSON is at
+most `INLINE_LIMIT_BYTES`, and otherwise stored as a JSON artifact with a count and a summary
+inline; so is the data of an audit event past that size. The start context is compacted when a
+run is planned, and the fan-out's gathered context as a stage's output is.
+
+A field whose items name runs derived from the context's run id (`RUN_RELATIVE_FIELDS`: a sleeve
+result's run id is `<meta run>.<sleeve>`) is stored without them and given them back on expansion
+(`RunContext.without_derived_run_ids` / `with_derived_run_ids`), as the cache view leaves them
+out: so what is stored, and every cache key after it, does not change with the run id, and a run
+under another id is still served from the cache. A context given another run id goes through
+`with_run_id`, which reads such a field back first, so its run ids stay what they were.
 
 The executor does it around every stage (`execute_stage`): `expand_context` before `execute`, so a
 stage always sees the collections themselves, and `compact_context` after, so what is cached,
@@ -71,8 +81,23 @@ def expand_context(store: ArtifactStore, context: RunContext) -> tuple[RunContex
     if not spilled:
         return context, spilled
     # validated again, so an expanded field is of its declared type (models, not dicts)
-    data = context.model_dump(mode="json") | {name: expand(store, value) for name, value in spilled.items()}
+    data = context.model_dump(mode="json") | {
+        name: context.with_derived_run_ids(name, expand(store, value)) for name, value in spilled.items()
+    }
     return type(context).model_validate(data), spilled
+
+
+def with_run_id(store: ArtifactStore, context: RunContext, run_id: str, **update: Any) -> RunContext:
+    """`context` under another run id (and `update`): a spilled field that holds run ids derived
+    from the old one (`RunContext.RUN_RELATIVE_FIELDS`) is read back first, so that its run ids
+    stay what they were; the next compaction spills it with them."""
+    relative = {
+        name: context.with_derived_run_ids(name, expand(store, value)) for name in context.RUN_RELATIVE_FIELDS
+        if isinstance(value := getattr(context, name), SpilledCollection)
+    }
+    if relative:
+        context = type(context).model_validate(context.model_dump(mode="json") | relative)
+    return context.model_copy(update={"run_id": run_id, **update})
 
 
 def compact_context(
@@ -89,7 +114,8 @@ def compact_context(
     inline = [name for name in spillable_fields(context) if not isinstance(getattr(context, name), SpilledCollection)]
     as_json = context.model_dump(mode="json", include=set(inline)) if inline else {}
     for name in inline:
-        value = as_json[name]
+        # what is stored does not change with the run id (nor, so, does the cache key after it)
+        value = context.without_derived_run_ids(name, as_json[name])
         encoded = canonical_json(value)
         if len(encoded) <= INLINE_LIMIT_BYTES:
             continue
@@ -150,4 +176,5 @@ __all__ = [
     "expanded_document",
     "spill",
     "spillable_fields",
+    "with_run_id",
 ]

@@ -144,7 +144,8 @@ class WorkflowRun:
         branches = fanout.branches(context, self.runtime.store)
         outcomes = self._run_sleeves(step, branches)
         gathered = fanout.gather(context, step, outcomes)  # type: ignore[arg-type]
-        failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
+        recorded = fanout.compacted(self.runtime.store, gathered)
+        failed = fanout.failed_sleeves(gathered)
         ran: list[bool] = []
 
         def gather_step() -> dict[str, Any]:
@@ -153,16 +154,16 @@ class WorkflowRun:
             return LedgerEntry(
                 run_id=record.run_id, step=index, stage_id=step.step_id, status="failed" if failed else "succeeded",
                 started_at=started_at, duration_s=(finished - datetime.fromisoformat(started_at)).total_seconds(),
-                input_hash=content_hash(context.cache_view()), output_hash=content_hash(gathered.cache_view()),
+                input_hash=content_hash(context.cache_view()), output_hash=content_hash(recorded.cache_view()),
                 error=f"failed sleeves: {', '.join(failed)}" if failed else None, executor=EXECUTOR,
             ).model_dump(mode="json")
 
         entry = LedgerEntry.model_validate(DBOS.run_step({"name": step_name(index, step.step_id, "gather")}, gather_step))
         target = recorder(record, replayed=not ran)
-        target.write_context(record.context_name(index, step.step_id), gathered)
+        target.write_context(record.context_name(index, step.step_id), recorded)
         target.append_ledger(entry)
         fanout.gate(gathered, step)
-        return gathered
+        return recorded
 
     def _run_sleeves(self, step: FanOutStep, branches: list[fanout.Branch]) -> list[fanout.BranchOutcome]:
         """Every sleeve as a child workflow on the run's queue; every outcome, failures included."""

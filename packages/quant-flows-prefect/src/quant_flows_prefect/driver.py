@@ -189,7 +189,7 @@ class FlowDriver:
             outcomes = [future.result() for future in futures]
         return fanout.conclude(
             record, step=step, fan_out=fan_out, context=context, outcomes=outcomes,  # type: ignore[arg-type]
-            timer=timer, executor=EXECUTOR_NAME,
+            timer=timer, executor=EXECUTOR_NAME, store=self.runtime.store,
         )
 
     def _branch(

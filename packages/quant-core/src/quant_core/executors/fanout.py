@@ -2,7 +2,9 @@
 strict success gate.
 
 Every branch's outcome is gathered before the gate decides, so a failure report names all the
-failed sleeves, not the first one to fail.
+failed sleeves, not the first one to fail. The gathered context is compacted (`compacted`) before
+it is recorded or sent on, as a stage's output is: its results are spilled past
+`INLINE_LIMIT_BYTES`, so it stays small at any number of sleeves.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from quant_core.errors import QuantError, SleeveFailureError
 from quant_core.hashing import content_hash
 from quant_core.pipeline import FanOutStep
 from quant_core.records import LedgerEntry, RunRecord, StepTimer, sleeve_run_id
-from quant_core.spill import expand
+from quant_core.spill import compact_context, expand
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,17 @@ def gather(context: MetaContext, step: FanOutStep, outcomes: Sequence[BranchOutc
     return context.model_copy(update={"sleeve_results": results})
 
 
+def compacted(store: ArtifactStore, gathered: MetaContext) -> MetaContext:
+    """The gathered context as it is recorded and sent on: its collections past
+    `INLINE_LIMIT_BYTES` spilled (the same on every executor: it depends only on the content)."""
+    return compact_context(store, gathered, events_from=len(gathered.audit_trail))  # type: ignore[return-value]
+
+
+def failed_sleeves(gathered: MetaContext) -> list[str]:
+    """The names of the failed sleeves of a gathered context (its results inline)."""
+    return [r.name for r in gathered.sleeve_results if r.status == "failed"]  # type: ignore[union-attr]
+
+
 def record_fan_out(
     record: RunRecord,
     index: int,
@@ -104,16 +117,18 @@ def record_fan_out(
     timer: StepTimer,
     *,
     executor: str,
+    recorded: MetaContext,
 ) -> None:
-    """The fan-out step's own entries in the parent run: the gathered context and one ledger line
-    naming the failed sleeves (written before the gate decides, so the record shows them)."""
-    record.write_context(record.context_name(index, step.step_id), gathered)
-    failed = [r.name for r in gathered.sleeve_results if r.status == "failed"]
+    """The fan-out step's own entries in the parent run: the gathered context (`recorded`, its
+    compact form) and one ledger line naming the failed sleeves (written before the gate decides,
+    so the record shows them)."""
+    record.write_context(record.context_name(index, step.step_id), recorded)
+    failed = failed_sleeves(gathered)
     record.append_ledger(
         LedgerEntry(
             run_id=record.run_id, step=index, stage_id=step.step_id, status="failed" if failed else "succeeded",
             started_at=timer.started_at, duration_s=timer.elapsed(),
-            input_hash=content_hash(context.cache_view()), output_hash=content_hash(gathered.cache_view()),
+            input_hash=content_hash(context.cache_view()), output_hash=content_hash(recorded.cache_view()),
             error=f"failed sleeves: {', '.join(failed)}" if failed else None, executor=executor,
         )
     )
@@ -121,7 +136,7 @@ def record_fan_out(
 
 def gate(context: MetaContext, step: FanOutStep) -> None:
     """The strict success gate: any failed sleeve stops the run, naming every failure."""
-    failures = {r.name: r.error or "failed" for r in context.sleeve_results if r.status == "failed"}
+    failures = {r.name: r.error or "failed" for r in context.sleeve_results if r.status == "failed"}  # type: ignore[union-attr]
     if failures and step.strict:
         raise SleeveFailureError(failures, run_id=context.run_id)
 
@@ -135,11 +150,13 @@ def conclude(
     outcomes: Sequence[BranchOutcome],
     timer: StepTimer,
     executor: str,
+    store: ArtifactStore,
 ) -> MetaContext:
     """Everything after the branches ran, the same on every executor: gather their outcomes,
-    record the fan-out's context snapshot and ledger line (which names the failed sleeves), then
-    the gate."""
+    record the fan-out's (compact) context snapshot and ledger line (which names the failed
+    sleeves), then the gate. Gives the compact context, as a stage does."""
     gathered = gather(context, fan_out, outcomes)
-    record_fan_out(record, step, fan_out, context, gathered, timer, executor=executor)
+    recorded = compacted(store, gathered)
+    record_fan_out(record, step, fan_out, context, gathered, timer, executor=executor, recorded=recorded)
     gate(gathered, fan_out)
-    return gathered
+    return recorded

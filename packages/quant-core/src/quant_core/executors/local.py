@@ -90,7 +90,7 @@ class LocalExecutor:
             outcomes = [_run_branch(self.runtime, sub_spec, b, context.run_id) for b in branches]
         return fanout.conclude(
             record, step=index, fan_out=step, context=context, outcomes=outcomes,  # type: ignore[arg-type]
-            timer=timer, executor=self.name,
+            timer=timer, executor=self.name, store=self.runtime.store,
         )
 
     def _run_branches_in_pool(
