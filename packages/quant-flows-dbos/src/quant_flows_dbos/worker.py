@@ -1,6 +1,6 @@
 """A DBOS worker: a long-running process that finishes the runs their drivers left behind.
 
-    quant worker dbos [--dbos-database-url URL] [--metrics-port PORT]
+    quant worker dbos [--dbos-database-url URL] [--metrics-port PORT] [--grace SECONDS]
 
 quant runs a DBOS run in the process that starts it (the driver: `quant pipeline run ...
 --executor dbos`), and DBOS keeps each step's checkpoint in the system database. A worker launches

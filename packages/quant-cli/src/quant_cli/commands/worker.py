@@ -46,7 +46,7 @@ def worker_dbos(
 ) -> None:
     """Finish the DBOS runs that quant processes of this host left behind, until stopped (SIGTERM, Ctrl-C).
 
-    Launches DBOS on the home's application (same system database, quant's pinned version), takes over the runs of dead processes (at start, then every --recover-every seconds) and finishes them from their last checkpoint, serves the home's sleeve queues, and serves /metrics of what it executes. With --json: one document when ready, then one JSON line per run taken over or finished, and one when stopped.
+    Launches DBOS on the home's application (same system database, quant's pinned version), takes over the runs of dead processes (at start, then every --recover-every seconds) and finishes them from their last checkpoint, serves the home's sleeve queues, and serves /metrics of what it executes. With --json: one document when ready, then one JSON line per run taken over or finished, one when told to stop and one when stopped.
 
     Stopping (SIGTERM, Ctrl-C): it starts no new stage, gives the stages in flight up to --grace seconds to finish (a second SIGTERM or Ctrl-C: at once), then exits 0, leaving the runs it held pending at their last checkpoint. The next worker (or any --executor dbos command) of this host takes them over once this one has exited: a stage that finished in time does not run again, one that did not (or a SIGKILL) runs again there."""
     state = get_state(ctx)
