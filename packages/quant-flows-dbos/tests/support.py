@@ -271,7 +271,8 @@ class Lines:
 
     def __init__(self, stream: IO[str]) -> None:
         self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [self._lines.put(line) for line in stream], daemon=True).start()
+        self._reader = threading.Thread(target=lambda: [self._lines.put(line) for line in stream], daemon=True)
+        self._reader.start()
 
     def next(self, deadline: float, process: subprocess.Popen[str], log: Path) -> str:
         while True:
@@ -293,14 +294,15 @@ class Lines:
                 continue
 
     def rest(self, deadline: float, process: subprocess.Popen[str]) -> list[str]:
-        """Every line written until the process exited (it must within `deadline`)."""
+        """Every line not read yet, once the process exited and its stdout closed (both within
+        `deadline`)."""
         process.wait(timeout=max(deadline - time.monotonic(), 1))
+        self._reader.join(timeout=max(deadline - time.monotonic(), 1))
+        assert not self._reader.is_alive(), "the process exited but its stdout stayed open"
         lines = []
-        while True:
-            try:
-                lines.append(self._lines.get(timeout=1))
-            except queue.Empty:
-                return lines
+        while not self._lines.empty():
+            lines.append(self._lines.get_nowait())
+        return lines
 
 
 def executions(log: Path) -> list[tuple[str, str, str]]:
