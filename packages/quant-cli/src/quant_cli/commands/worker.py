@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from quant_core.errors import MissingPackageError
@@ -109,7 +109,7 @@ def worker_dbos(
         _end_now(0)
 
 
-def _end_now(code: int) -> None:
+def _end_now(code: int) -> NoReturn:
     """End the process without waiting for DBOS's executor threads: the interpreter would join
     them at exit, and they never return (parked at a step boundary by the drain, or still inside
     a stage that was cut, which may take an hour). Their runs stay pending, as after a crash."""
