@@ -23,5 +23,5 @@ def test_the_worker_without_the_dbos_backend_says_what_to_install(cli, monkeypat
 def test_the_worker_is_listed_with_its_options(cli) -> None:
     result = cli("worker", "dbos", "--help")
     assert result.exit_code == 0
-    for option in ("--dbos-database-url", "--metrics-port", "--metrics-host", "--recover-every"):
+    for option in ("--dbos-database-url", "--metrics-port", "--metrics-host", "--recover-every", "--grace"):
         assert option in result.stdout

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import Field
 from quant_core import ProfileCatalog, QuantSDK
@@ -27,6 +29,7 @@ from quant_flows_dbos import DbosExecutor
 
 HERE = Path(__file__).parent
 CHILD = HERE / "child.py"
+WORKER_CHILD = HERE / "worker_child.py"
 #: A child run of the tiny meta pipeline takes ~10 s alone; a loaded 2-core machine may be 10x.
 CHILD_TIMEOUT_S = 900
 BARRIER_TIMEOUT_S = 120.0
@@ -190,6 +193,25 @@ def killing(
     return Killing
 
 
+def holding(stage_class: type[Stage], run_id: str | None, log: Path, release: Path) -> type[Stage]:
+    """`stage_class`, logging each time it starts; in run `run_id` (None: none), it then waits
+    until the file `release` exists (a stage that lasts as long as a test needs), for at most
+    `CHILD_TIMEOUT_S`."""
+
+    class Holding(stage_class):  # type: ignore[valid-type, misc]
+        def execute(self, context: RunContext) -> RunContext:
+            with log.open("a") as handle:
+                handle.write(f"{context.run_id} {self.SPEC.id} {os.getpid()}\n")
+            deadline = time.monotonic() + CHILD_TIMEOUT_S
+            while context.run_id == run_id and not release.exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"held for {CHILD_TIMEOUT_S} s: {release} never appeared")
+                time.sleep(0.05)
+            return super().execute(context)
+
+    return Holding
+
+
 def with_stage_replaced(base: StageRegistry, stage_id: str, stage_class: type[Stage]) -> StageRegistry:
     """`base`'s stages and pipelines, with `stage_class` running the stage `stage_id` (same spec:
     same id, version, cache keys and output hashes)."""
@@ -242,6 +264,45 @@ def kill_a_driver_mid_sleeve(home: Path, database_url: str, folder: Path, *, run
         expect_killed=True,
     )
     return log
+
+
+class Lines:
+    """A subprocess's stdout, read by a thread so that a wait can time out."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=lambda: [self._lines.put(line) for line in stream], daemon=True)
+        self._reader.start()
+
+    def next(self, deadline: float, process: subprocess.Popen[str], log: Path) -> str:
+        while True:
+            assert process.poll() is None, f"the worker exited {process.returncode}: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"nothing from the worker in time: {log.read_text()[-3000:]}"
+            try:
+                return self._lines.get(timeout=1)
+            except queue.Empty:
+                continue
+
+    def document(self, deadline: float, process: subprocess.Popen[str], log: Path) -> dict[str, Any]:
+        """The pretty-printed JSON document written first."""
+        text = ""
+        while True:
+            text += self.next(deadline, process, log)
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                continue
+
+    def rest(self, deadline: float, process: subprocess.Popen[str]) -> list[str]:
+        """Every line not read yet, once the process exited and its stdout closed (both within
+        `deadline`)."""
+        process.wait(timeout=max(deadline - time.monotonic(), 1))
+        self._reader.join(timeout=max(deadline - time.monotonic(), 1))
+        assert not self._reader.is_alive(), "the process exited but its stdout stayed open"
+        lines = []
+        while not self._lines.empty():
+            lines.append(self._lines.get_nowait())
+        return lines
 
 
 def executions(log: Path) -> list[tuple[str, str, str]]:

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
 from quant_core import QuantSDK
@@ -34,33 +31,6 @@ WORKER_STAGES = ["allocation.optimize", "allocation.backtest", "meta.returns", "
 WORKER_TIMEOUT_S = 600
 
 
-class Lines:
-    """A subprocess's stdout, read by a thread so that a wait can time out."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [self._lines.put(line) for line in stream], daemon=True).start()
-
-    def next(self, deadline: float, process: subprocess.Popen[str], log: Path) -> str:
-        while True:
-            assert process.poll() is None, f"the worker exited {process.returncode}: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"nothing from the worker in time: {log.read_text()[-3000:]}"
-            try:
-                return self._lines.get(timeout=1)
-            except queue.Empty:
-                continue
-
-    def document(self, deadline: float, process: subprocess.Popen[str], log: Path) -> dict[str, Any]:
-        """The pretty-printed JSON document written first."""
-        text = ""
-        while True:
-            text += self.next(deadline, process, log)
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError:
-                continue
-
-
 def test_a_worker_finishes_the_run_of_a_driver_that_died(kit, database_url: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     kit.kill_a_driver_mid_sleeve(home, database_url, tmp_path, run_id=RUN, stage=CUT_STAGE)
@@ -76,7 +46,7 @@ def test_a_worker_finishes_the_run_of_a_driver_that_died(kit, database_url: str,
     with worker_log.open("w") as errors:
         worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=environ)
     try:
-        lines = Lines(worker.stdout)
+        lines = kit.Lines(worker.stdout)
         deadline = time.monotonic() + WORKER_TIMEOUT_S
         ready = lines.document(deadline, worker, worker_log)["worker"]
         assert ready["executor_id"].startswith("quant:") and f":{worker.pid}:" in ready["executor_id"]

@@ -28,6 +28,7 @@ from dbos import DBOS, DBOSConfig, DBOSPortableJSONSerializer
 from quant_core.execution import Runtime
 from quant_core.stores.location import StoreLocation
 
+from quant_flows_dbos.drain import Drain
 from quant_flows_dbos.errors import EngineConflictError, WorkflowFailure
 from quant_flows_dbos.identity import ProcessIdentity
 from quant_flows_dbos.settings import DbosSettings
@@ -58,6 +59,8 @@ class DbosEngine:
         self._runtime = runtime
         #: Runs left pending by processes of this host that died, taken over at launch.
         self.recovered = recovered
+        #: Where this process's workflows stop when it is asked to (a worker's SIGTERM).
+        self.drain = Drain()
 
     @property
     def runtime(self) -> Runtime:
@@ -130,6 +133,11 @@ def current_engine() -> DbosEngine:
             "the dbos executor (QuantSDK().executor('dbos')) before DBOS.launch() of your own"
         )
     return _engine
+
+
+def launched() -> bool:
+    """Whether quant's DBOS runs in this process."""
+    return _engine is not None
 
 
 def shutdown() -> None:

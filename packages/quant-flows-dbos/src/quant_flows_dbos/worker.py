@@ -1,6 +1,6 @@
 """A DBOS worker: a long-running process that finishes the runs their drivers left behind.
 
-    quant worker dbos [--dbos-database-url URL] [--metrics-port PORT]
+    quant worker dbos [--dbos-database-url URL] [--metrics-port PORT] [--grace SECONDS]
 
 quant runs a DBOS run in the process that starts it (the driver: `quant pipeline run ...
 --executor dbos`), and DBOS keeps each step's checkpoint in the system database. A worker launches
@@ -15,9 +15,13 @@ the same system database, and then, until it is stopped:
 - counts every stage attempt and run it executes in a Prometheus registry of its own, served on
   /metrics (the names of `quant_core.metrics`).
 
-Stopped (`stop` set: SIGTERM or Ctrl-C in the CLI), it destroys DBOS. A run it was executing stays
-pending under this worker's executor id; once the process is gone, the next worker, or any dbos
-command on this host, takes it over from its last checkpoint, as after a crash.
+Stopped (`stop` set: SIGTERM or Ctrl-C in the CLI), it drains (see `drain`): no workflow of this
+process starts another step, and the stages in flight get up to `grace_s` seconds to finish and be
+checkpointed (`halt` set: at once). A run it was executing then stays pending under this worker's
+executor id, at a step boundary (or, past the grace period, inside the stage that was cut); once the
+process has ended, the next worker, or any dbos command on this host, takes it over from its last
+checkpoint, as after a crash. Nothing of such a run is destroyed or recorded as failed: DBOS stays
+launched under its parked threads, and the caller ends the process (the CLI with `os._exit`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from quant_flows_dbos.settings import settings_for
 #: How often a worker looks for runs of processes that died: a dead driver's run waits at most
 #: this long, and each look is one query of the system database.
 RECOVER_EVERY_S = 5.0
+#: How long a stopping worker lets the stages in flight finish: within `docker stop`'s 10 s and
+#: Kubernetes' 30 s before their SIGKILL, so the worker ends on its own terms.
+GRACE_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -62,12 +69,28 @@ class WorkerReady:
 
 @dataclass(frozen=True)
 class WorkerEvent:
-    """A run the worker took over (`recovered`), or one it took over that ended (`finished`, with
-    DBOS's status: SUCCESS, ERROR, CANCELLED...)."""
+    """A run the worker took over (`recovered`), one it took over that ended (`finished`, with
+    DBOS's status: SUCCESS, ERROR, CANCELLED...), or the worker told to stop (`stopping`: it
+    starts no new stage and waits for those in flight)."""
 
     event: str
-    run_id: str
+    run_id: str | None = None
     status: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WorkerStopped:
+    """How a worker stopped. `drained`: every stage in flight finished within the grace period
+    (none was cut). `handed_over`: the runs (sleeves included) left pending under this worker's
+    executor id, for the next quant process of this host once this one has ended; when there are
+    any, DBOS is still launched under their parked threads and the process must end now."""
+
+    event: str
+    drained: bool
+    handed_over: list[str]
 
     def document(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,20 +100,29 @@ def run_worker(
     runtime: Runtime,
     stop: threading.Event,
     *,
+    halt: threading.Event | None = None,
+    grace_s: float = GRACE_S,
     dbos_database_url: str | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
     recover_every_s: float = RECOVER_EVERY_S,
     on_ready: Callable[[WorkerReady], None] | None = None,
     on_event: Callable[[WorkerEvent], None] | None = None,
-) -> list[str]:
-    """Serve as a DBOS worker of `runtime`'s home (see the module) until `stop` is set; /metrics on
-    `metrics_port` (0: a free port; None: not served). Gives the runs still executing when it
-    stopped: they are left pending, for the next process to take over once this one is gone."""
+) -> WorkerStopped:
+    """Serve as a DBOS worker of `runtime`'s home (see the module) until `stop` is set, then drain
+    for up to `grace_s` seconds (until `halt` is set); /metrics on `metrics_port` (0: a free port;
+    None: not served). When it stops with runs handed over, or raises while DBOS is still
+    launched (`engine.launched()`), end the process (`os._exit`): their threads never return."""
     if recover_every_s <= 0:
         raise ParamValidationError(
             f"recover_every_s={recover_every_s!r}: give how often to look for abandoned runs, in seconds (> 0)",
             param="recover_every_s", value=recover_every_s, rule="positive",
+        )
+    if grace_s < 0:
+        raise ParamValidationError(
+            f"grace_s={grace_s!r}: give how long the stages in flight may finish once the worker is "
+            f"stopped, in seconds (>= 0; 0 stops at once)",
+            param="grace_s", value=grace_s, rule="non-negative",
         )
     settings = settings_for(runtime.home, runtime.versions, dbos_database_url)
     metrics = QuantMetrics()
@@ -100,9 +132,11 @@ def run_worker(
     try:
         engine = engine_for(counted, settings)
         try:
-            return _serve(engine, stop, endpoint, recover_every_s, on_ready or _ignore, on_event or _ignore)
+            _serve(engine, stop, endpoint, recover_every_s, on_ready or _ignore, on_event or _ignore)
         finally:
-            shutdown()
+            # Stopped or failed (the system database gone, say): the same hand-over.
+            stopped = _hand_over(engine, grace_s, halt)
+        return stopped
     finally:
         if endpoint is not None:
             endpoint.shutdown()
@@ -115,7 +149,7 @@ def _serve(
     recover_every_s: float,
     on_ready: Callable[[WorkerReady], None],
     on_event: Callable[[WorkerEvent], None],
-) -> list[str]:
+) -> None:
     # The worker follows the runs it took over itself (a driver waits for them instead).
     recovered, engine.recovered = engine.recovered, []
     settings = engine.settings
@@ -137,9 +171,19 @@ def _serve(
             watched.discard(run_id)
             on_event(WorkerEvent("finished", run_id, status))
         if stop.wait(recover_every_s):
-            break
+            on_event(WorkerEvent("stopping"))
+            return
         taken = engine.take_over_abandoned()
-    return _in_flight(engine)
+
+
+def _hand_over(engine: DbosEngine, grace_s: float, halt: threading.Event | None) -> WorkerStopped:
+    """Drain, then leave what is still pending here to the next process; DBOS is destroyed only
+    when nothing is (a stage finishing after that would fail its run)."""
+    drained = engine.drain.drain(grace_s, lambda: set(_in_flight(engine)), halt)
+    handed_over = _in_flight(engine)
+    if not handed_over and drained:
+        shutdown()
+    return WorkerStopped("stopped", drained, handed_over)
 
 
 def _ended(run_ids: set[str]) -> list[tuple[str, str]]:

@@ -66,10 +66,11 @@ def attempted_stage(name: str) -> str | None:
 def quant_run(request: dict[str, Any]) -> dict[str, Any]:
     run = RunRequest.model_validate(request)
     engine = current_engine()
-    try:
-        output = WorkflowRun(engine.runtime_for(run.home, run.force, run.store), run, engine.describe()).run()
-    except QuantError as error:
-        raise WorkflowFailure(error) from error
+    with engine.drain.running(str(DBOS.workflow_id)):
+        try:
+            output = WorkflowRun(engine.runtime_for(run.home, run.force, run.store), run, engine.describe()).run()
+        except QuantError as error:
+            raise WorkflowFailure(error) from error
     return output.model_dump(mode="json")
 
 
@@ -79,6 +80,7 @@ class WorkflowRun:
     def __init__(self, runtime: Runtime, request: RunRequest, engine: dict[str, Any]) -> None:
         self.runtime = runtime
         self.request = request
+        self.drain = current_engine().drain
         self.engine = {**engine, "workflow_id": DBOS.workflow_id}
         #: The run's span once it is open: the parent of its attempts' and its sleeves' spans.
         self.run_span: str | None = None
@@ -115,7 +117,8 @@ class WorkflowRun:
                     raise
             delay = retry_delay(spec.retry_delay_s, attempt)
             if delay > 0:
-                DBOS.sleep(delay)
+                with self.drain.waiting():
+                    DBOS.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(
@@ -134,12 +137,14 @@ class WorkflowRun:
             )
             return checkpoint(outcome, given, self.runtime.store)
 
+        self.drain.boundary()
         saved = DBOS.run_step({"name": step_name(index, stage_id, str(attempt))}, attempt_step)
         return restore(saved, given, self.runtime.store, self.runtime.record(self.request.run_id)), not ran
 
     # -- fan-out --------------------------------------------------------------------------------
 
     def _fan_out(self, record: RunRecord, index: int, step: FanOutStep, context: RunContext) -> MetaContext:
+        self.drain.boundary()
         started_at = DBOS.run_step({"name": step_name(index, step.step_id, "start")}, utc_now_iso)
         branches = fanout.branches(context, self.runtime.store)
         outcomes = self._run_sleeves(step, branches)
@@ -185,11 +190,12 @@ class WorkflowRun:
             with SetWorkflowID(branch.context.run_id):
                 handles.append(queue.enqueue(quant_run, child.model_dump(mode="json")))
         outcomes = []
-        for branch, handle in zip(branches, handles):
-            try:
-                outcomes.append(fanout.BranchOutcome(branch=branch, context=context_from_data(handle.get_result())))
-            except Exception as error:  # the sleeve failed: recorded in its result, raised by the gate
-                outcomes.append(fanout.BranchOutcome(branch=branch, error=fanout.describe_error(from_workflow(error))))
+        with self.drain.waiting():
+            for branch, handle in zip(branches, handles):
+                try:
+                    outcomes.append(fanout.BranchOutcome(branch=branch, context=context_from_data(handle.get_result())))
+                except Exception as error:  # the sleeve failed: recorded in its result, raised by the gate
+                    outcomes.append(fanout.BranchOutcome(branch=branch, error=fanout.describe_error(from_workflow(error))))
         # Every sleeve is finished: the queue's work is done (a replay registers it again).
         DBOS.delete_queue(queue.name)
         return outcomes
