@@ -24,7 +24,7 @@ from quant_core.pipeline import FanOutStep, PipelineSpec
 from quant_core.profiles import ResolvedProfile
 from quant_core.registry import StageRegistry
 from quant_core.stage import Stage, StageParams
-from quant_core.testing import ToyProfiles, toy_profiles, toy_registry
+from quant_core.testing import MarkerGate, ToyProfiles, toy_profiles, toy_registry
 from quant_flows_dbos import DbosExecutor
 
 HERE = Path(__file__).parent
@@ -48,21 +48,6 @@ TINY_META = (
 
 
 # -- test stages ----------------------------------------------------------------------------------
-
-
-class Gate(Stage[SelectionContext]):
-    """Fails while the file `marker` exists: a failure the user can fix, then resume."""
-
-    id = "test.gate"
-    context_type = SelectionContext
-
-    class Params(StageParams):
-        marker: str = "/nonexistent/marker"
-
-    def execute(self, context: SelectionContext) -> SelectionContext:
-        if Path(self.params.marker).exists():
-            raise RuntimeError(f"gate closed: {self.params.marker} exists")
-        return context.model_copy(update={"winners": ["gate-open"]})
 
 
 class Barrier(Stage[SelectionContext]):
@@ -123,7 +108,7 @@ RETRIED = PipelineSpec.of(
 def build_registry() -> StageRegistry:
     """quant-core's toy registry, the test stages and pipelines, and the dbos executor."""
     registry = toy_registry()
-    for stage in (Gate, Barrier, Wide):
+    for stage in (MarkerGate, Barrier, Wide):
         registry.register(stage)
     for pipeline in (GATED_SLEEVE, GATED_META, BARRIER_SLEEVE, BARRIER_META, RETRIED, WIDE):
         registry.register_pipeline(pipeline)
