@@ -27,17 +27,22 @@ META = (
 )
 
 
+def sdk_with_profiles(tmp_path: Path, **profiles: str) -> QuantSDK:
+    """An SDK on a fresh home holding the given profile files (name -> TOML)."""
+    home = tmp_path / "home"
+    (home / "profiles").mkdir(parents=True)
+    for name, text in profiles.items():
+        (home / "profiles" / f"{name}.toml").write_text(text)
+    return QuantSDK(home=home)
+
+
 def recorded_sizes(sdk: QuantSDK, run_id: str) -> dict[str, int]:
     record = sdk.record(run_id)
     return {f"{run_id}/{name}": len(json.dumps(data, separators=(",", ":"))) for name, data in record.context_entries()}
 
 
 def test_every_recorded_context_is_within_budget_at_2000_assets(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    (home / "profiles").mkdir(parents=True)
-    (home / "profiles" / "wide.toml").write_text(SLEEVE)
-    (home / "profiles" / "wide_meta.toml").write_text(META)
-    sdk = QuantSDK(home=home)
+    sdk = sdk_with_profiles(tmp_path, wide=SLEEVE, wide_meta=META)
 
     meta = sdk.run_pipeline("meta.full", profile="wide_meta", run_id="meta")
     portfolio = sdk.run_pipeline("portfolio.full", profile="wide", run_id="portfolio")
@@ -77,11 +82,7 @@ MANY_META = '[profile]\nkind = "meta"\n' + "".join(
 def test_every_recorded_meta_context_is_within_budget_at_many_sleeves_and_a_new_run_is_a_cache_hit(
     tmp_path: Path,
 ) -> None:
-    home = tmp_path / "home"
-    (home / "profiles").mkdir(parents=True)
-    (home / "profiles" / "tiny.toml").write_text(TINY_SLEEVE)
-    (home / "profiles" / "many.toml").write_text(MANY_META)
-    sdk = QuantSDK(home=home)
+    sdk = sdk_with_profiles(tmp_path, tiny=TINY_SLEEVE, many=MANY_META)
 
     first = sdk.run_pipeline("meta.full", profile="many", run_id="many")
     sizes = recorded_sizes(sdk, "many")
